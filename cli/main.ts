@@ -6,9 +6,11 @@ const commands: Command[] = [clusterCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
-  return ['usage: seer COMMAND [ARGS]', '', ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`)].join(
-    '\n',
-  );
+  return [
+    'usage: seer COMMAND [ARGS]',
+    '',
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+  ].join('\n');
 }
 
 async function main(argv: string[]): Promise<number> {

@@ -41,7 +41,8 @@ export async function controlPlaneBinaries(): Promise<ControlPlaneBinaries> {
   const fromEnv = process.env.SEER_K8S_BIN_DIR;
   if (fromEnv) {
     const bins = inDir(fromEnv);
-    if (!(await allExecutable(bins))) throw new Error(`SEER_K8S_BIN_DIR=${fromEnv} lacks etcd, kube-apiserver, kubectl or helm`);
+    if (!(await allExecutable(bins)))
+      throw new Error(`SEER_K8S_BIN_DIR=${fromEnv} lacks etcd, kube-apiserver, kubectl or helm`);
     return bins;
   }
   const script = repoPath('scripts', 'build-control-plane.sh');

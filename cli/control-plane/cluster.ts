@@ -68,7 +68,11 @@ async function tail(file: string, lines = 20): Promise<string> {
   }
 }
 
-function readyz(server: string, pki: Pki, certs: { ca: Buffer; cert: Buffer; key: Buffer }): Promise<boolean> {
+function readyz(
+  server: string,
+  pki: Pki,
+  certs: { ca: Buffer; cert: Buffer; key: Buffer },
+): Promise<boolean> {
   return new Promise((resolve) => {
     const request = https.get(
       `${server}/readyz`,
@@ -97,7 +101,9 @@ async function waitUntilReady(state: ClusterState, pki: Pki, timeoutMs: number):
       ['kube-apiserver', state.apiserver.pid],
     ] as const) {
       if (!isAlive(pid)) {
-        throw new Error(`${name} exited during start-up:\n${await tail(path.join(state.dir, `${name}.log`))}`);
+        throw new Error(
+          `${name} exited during start-up:\n${await tail(path.join(state.dir, `${name}.log`))}`,
+        );
       }
     }
     if (await readyz(state.server, pki, certs)) return;

@@ -40,8 +40,21 @@ async function issue(
   await openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', key]);
   await openssl(['req', '-new', '-key', key, '-subj', subject, '-out', csr]);
   await openssl([
-    'x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-CAcreateserial',
-    '-days', DAYS, '-extfile', ext, '-out', cert,
+    'x509',
+    '-req',
+    '-in',
+    csr,
+    '-CA',
+    ca.cert,
+    '-CAkey',
+    ca.key,
+    '-CAcreateserial',
+    '-days',
+    DAYS,
+    '-extfile',
+    ext,
+    '-out',
+    cert,
   ]);
   return { cert, key };
 }
@@ -51,7 +64,19 @@ export async function createPki(dir: string): Promise<Pki> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const ca = { cert: path.join(dir, 'ca.crt'), key: path.join(dir, 'ca.key') };
   await openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', ca.key]);
-  await openssl(['req', '-x509', '-new', '-key', ca.key, '-subj', '/CN=seer-local-ca', '-days', DAYS, '-out', ca.cert]);
+  await openssl([
+    'req',
+    '-x509',
+    '-new',
+    '-key',
+    ca.key,
+    '-subj',
+    '/CN=seer-local-ca',
+    '-days',
+    DAYS,
+    '-out',
+    ca.cert,
+  ]);
 
   const [serving, admin] = await Promise.all([
     issue(
@@ -71,7 +96,9 @@ export async function createPki(dir: string): Promise<Pki> {
       dir,
       'admin',
       '/O=system:masters/CN=seer-admin',
-      ['basicConstraints=CA:FALSE', 'keyUsage=digitalSignature', 'extendedKeyUsage=clientAuth', ''].join('\n'),
+      ['basicConstraints=CA:FALSE', 'keyUsage=digitalSignature', 'extendedKeyUsage=clientAuth', ''].join(
+        '\n',
+      ),
       ca,
     ),
   ]);

@@ -46,13 +46,27 @@ test('seer cluster up starts an RBAC-enabled API server and seer cluster down le
 
   const state = JSON.parse(await readFile(path.join(dir, 'cluster.json'), 'utf8')) as ClusterState;
   const kubeconfig = path.join(dir, 'kubeconfig');
-  const namespaces = await runCommand(kubectl, ['--kubeconfig', kubeconfig, 'get', 'namespaces', '-o', 'name']);
+  const namespaces = await runCommand(kubectl, [
+    '--kubeconfig',
+    kubeconfig,
+    'get',
+    'namespaces',
+    '-o',
+    'name',
+  ]);
   assert.equal(namespaces.code, 0, namespaces.stderr);
   assert.match(namespaces.stdout, /namespace\/default/);
 
   // RBAC is the authorizer: an identity with no bindings is refused, the admin is allowed.
   const stranger = await runCommand(kubectl, [
-    '--kubeconfig', kubeconfig, 'auth', 'can-i', 'list', 'secrets', '--as', 'someone',
+    '--kubeconfig',
+    kubeconfig,
+    'auth',
+    'can-i',
+    'list',
+    'secrets',
+    '--as',
+    'someone',
   ]);
   assert.equal(stranger.stdout.trim(), 'no');
   const admin = await runCommand(kubectl, ['--kubeconfig', kubeconfig, 'auth', 'can-i', 'list', 'secrets']);

@@ -79,7 +79,8 @@ export async function startTestCluster(): Promise<TestCluster> {
     kubectl,
     async kubectlOk(args, input) {
       const result = await kubectl(args, input);
-      if (result.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${result.code}): ${result.stderr}`);
+      if (result.code !== 0)
+        throw new Error(`kubectl ${args.join(' ')} failed (${result.code}): ${result.stderr}`);
       return result.stdout;
     },
     helm: (args) => runCommand(binaries.helm, ['--kubeconfig', state.kubeconfig, ...args]),
