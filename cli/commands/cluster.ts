@@ -24,6 +24,8 @@ export const clusterCommand: Command = {
       });
       console.log(`API server ready at ${state.server} in ${Date.now() - started} ms`);
       console.log(`export KUBECONFIG=${state.kubeconfig}`);
+      // kubectl and helm at the versions the cluster was built with.
+      console.log(`export PATH=${state.binDir}:$PATH`);
       return;
     }
     if (action === 'down') {

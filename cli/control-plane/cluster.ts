@@ -15,6 +15,8 @@ export interface ClusterState {
   dir: string;
   kubeconfig: string;
   server: string;
+  /** Where etcd, kube-apiserver, kubectl and helm of this cluster's version are. */
+  binDir: string;
   etcd: { pid: number; program: string; url: string };
   apiserver: { pid: number; program: string };
   watchdog?: { pid: number };
@@ -183,6 +185,7 @@ export async function startCluster(options: StartClusterOptions): Promise<Cluste
     dir,
     kubeconfig: path.join(dir, 'kubeconfig'),
     server,
+    binDir: binaries.dir,
     etcd: { pid: etcdPid, program: binaries.etcd, url: etcdUrl },
     apiserver: { pid: apiserverPid, program: binaries.kubeApiserver },
   };
