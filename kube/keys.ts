@@ -1,0 +1,12 @@
+import type { KubernetesObject } from '@kubernetes/client-node';
+
+/** `namespace/name` for namespaced objects, `name` for cluster-scoped ones (as client-go's cache keys). */
+export function objectKey(object: KubernetesObject): string {
+  const { namespace, name } = object.metadata ?? {};
+  return namespace ? `${namespace}/${name}` : (name ?? '');
+}
+
+export function splitKey(key: string): { namespace?: string; name: string } {
+  const slash = key.indexOf('/');
+  return slash < 0 ? { name: key } : { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
+}
