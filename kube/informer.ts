@@ -1,5 +1,10 @@
 import { EventEmitter } from 'node:events';
-import { Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
+import {
+  Watch,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { objectKey } from './keys.js';
 
@@ -128,7 +133,8 @@ export class Informer<T extends KubernetesObject> extends EventEmitter<InformerE
     const old = this.objects.get(key);
     this.objects.set(key, object);
     if (!old) this.emit('add', object);
-    else if (old.metadata?.resourceVersion !== object.metadata?.resourceVersion) this.emit('update', old, object);
+    else if (old.metadata?.resourceVersion !== object.metadata?.resourceVersion)
+      this.emit('update', old, object);
   }
 
   /** One watch request, from the last resource version until the server or an error ends it. */

@@ -1,0 +1,188 @@
+// Names shared by the CRDs, the operator and the agent. crds/*.yaml is the source of truth; the unit
+// tests check that these constants agree with it.
+
+/** The API group of every Seer resource. */
+export const SEER_GROUP = 'seer.io';
+/** The only served (and stored) version. */
+export const SEER_VERSION = 'v1alpha1';
+/** The apiVersion field of every Seer object. */
+export const SEER_API_VERSION = `${SEER_GROUP}/${SEER_VERSION}` as const;
+
+export type SeerKind = 'SeerPod' | 'SeerDeployment' | 'SeerComponent' | 'SeerNode';
+
+export interface SeerResource {
+  kind: SeerKind;
+  listKind: `${SeerKind}List`;
+  /** The resource name in URLs and RBAC rules. */
+  plural: string;
+  singular: string;
+  /** The short name kubectl accepts, e.g. `kubectl get spod`. */
+  shortName: string;
+  namespaced: boolean;
+}
+
+/** The four kinds, as their CRDs name them. All are in the kubectl category `seer`. */
+export const SEER_RESOURCES = {
+  SeerPod: {
+    kind: 'SeerPod',
+    listKind: 'SeerPodList',
+    plural: 'seerpods',
+    singular: 'seerpod',
+    shortName: 'spod',
+    namespaced: true,
+  },
+  SeerDeployment: {
+    kind: 'SeerDeployment',
+    listKind: 'SeerDeploymentList',
+    plural: 'seerdeployments',
+    singular: 'seerdeployment',
+    shortName: 'sdeploy',
+    namespaced: true,
+  },
+  SeerComponent: {
+    kind: 'SeerComponent',
+    listKind: 'SeerComponentList',
+    plural: 'seercomponents',
+    singular: 'seercomponent',
+    shortName: 'scomp',
+    namespaced: true,
+  },
+  SeerNode: {
+    kind: 'SeerNode',
+    listKind: 'SeerNodeList',
+    plural: 'seernodes',
+    singular: 'seernode',
+    shortName: 'snode',
+    namespaced: false,
+  },
+} as const satisfies Record<SeerKind, SeerResource>;
+
+/** The kubectl category every Seer kind belongs to (`kubectl get seer`). */
+export const SEER_CATEGORY = 'seer';
+
+// Finalizers
+
+/** On every bound SeerPod; the agent removes it once the pod's processes and directories are gone. */
+export const AGENT_FINALIZER = 'seer.io/agent';
+/** On a SeerComponent while pods require it, so it cannot disappear under its dependents. */
+export const COMPONENT_IN_USE_FINALIZER = 'seer.io/component-in-use';
+
+// Labels
+
+/** On a SeerPod: the node it is bound to, so pods can be listed per node by label as well. */
+export const NODE_LABEL = 'seer.io/node';
+/** On a SeerPod created by a deployment: the deployment's name (its default selector). */
+export const DEPLOYMENT_LABEL = 'seer.io/deployment';
+/** On a SeerPod created from a template: the hash of that template, to tell old pods from new. */
+export const TEMPLATE_HASH_LABEL = 'seer.io/template-hash';
+/** On a component instance pod: the SeerComponent it is an instance of. */
+export const COMPONENT_LABEL = 'seer.io/component';
+
+// Annotations
+
+/** On a SeerPod: each new value asks the agent for one restart of its containers. */
+export const RESTART_ANNOTATION = 'seer.io/restart-requested';
+/** On a SeerPod: each new value asks the agent for one reload of its containers. */
+export const RELOAD_ANNOTATION = 'seer.io/reload-requested';
+/** On a SeerDeployment and its pods: the rollout revision number of the template. */
+export const REVISION_ANNOTATION = 'seer.io/revision';
+/** On a SeerDeployment: why the template last changed, recorded with the revision. */
+export const CHANGE_CAUSE_ANNOTATION = 'seer.io/change-cause';
+
+// Fields and environment
+
+/** The field selector agents watch their own pods with: `spec.node_name=<node>`. */
+export const NODE_NAME_FIELD = 'spec.node_name';
+/** Where pods are deployed on a node unless the cluster sets another root. */
+export const DEFAULT_ROOT_DIR = '/seer';
+
+/** Environment variables the agent sets for every command of a container. */
+export const CONTAINER_ENV = {
+  /** The SeerPod's name. */
+  podName: 'SEER_POD_NAME',
+  /** The SeerPod's namespace. */
+  podNamespace: 'SEER_NAMESPACE',
+  /** The container's name within the pod. */
+  containerName: 'SEER_CONTAINER_NAME',
+  /** The absolute directory the container's package is unpacked in (also the commands' cwd). */
+  containerDir: 'SEER_CONTAINER_DIR',
+  /** The SeerNode the pod runs on. */
+  nodeName: 'SEER_NODE_NAME',
+  /** Followed by a port's name in upper case (dashes become underscores): its port number. */
+  portPrefix: 'SEER_PORT_',
+} as const;
+
+// Node heartbeats
+
+/** The namespace of the node heartbeat Leases (Kubernetes keeps its own node Leases there too). */
+export const NODE_LEASE_NAMESPACE = 'kube-node-lease';
+
+/** The Lease a node's agent renews as its heartbeat. Prefixed so it never collides with a kubelet's. */
+export function nodeLeaseName(nodeName: string): string {
+  return `seer-node-${nodeName}`;
+}
+
+// Condition statuses, condition types and phases
+
+/** The status of any condition. */
+export const CONDITION_STATUS = { True: 'True', False: 'False', Unknown: 'Unknown' } as const;
+
+/** SeerPod condition types. */
+export const POD_CONDITION = {
+  /** Bound to a node. */
+  PodScheduled: 'PodScheduled',
+  /** Every package is pulled and unpacked, and the required components are in place. */
+  PackagesReady: 'PackagesReady',
+  /** Every container is running and passes its readiness probe. */
+  ContainersReady: 'ContainersReady',
+  /** The pod can do its work. */
+  Ready: 'Ready',
+} as const;
+
+/** SeerDeployment condition types. */
+export const DEPLOYMENT_CONDITION = {
+  /** A rollout is moving forward or has finished; False after progress_deadline_seconds without progress. */
+  Progressing: 'Progressing',
+  /** At least replicas minus max_unavailable pods are available. */
+  Available: 'Available',
+  /** Pods could not be created. */
+  ReplicaFailure: 'ReplicaFailure',
+} as const;
+
+/** SeerComponent condition types. */
+export const COMPONENT_CONDITION = {
+  /** At least one pod requires the component. */
+  InUse: 'InUse',
+  /** Every instance of the component is ready. */
+  Ready: 'Ready',
+} as const;
+
+/** SeerNode condition types. */
+export const NODE_CONDITION = {
+  /** The node's agent is healthy; Unknown once its heartbeat Lease expires. */
+  Ready: 'Ready',
+} as const;
+
+/** SeerPod phases, as for Kubernetes pods. */
+export const POD_PHASE = {
+  /** Accepted, but not every container has started yet. */
+  Pending: 'Pending',
+  /** Bound, and every container has started at least once. */
+  Running: 'Running',
+  /** Every container exited with status 0 and will not restart. */
+  Succeeded: 'Succeeded',
+  /** Every container stopped and at least one failed. */
+  Failed: 'Failed',
+  /** The node's agent has not reported for too long. */
+  Unknown: 'Unknown',
+} as const;
+
+/** SeerNode phases. */
+export const NODE_PHASE = {
+  /** The agent is healthy and heartbeating. */
+  Ready: 'Ready',
+  /** The agent reports a problem. */
+  NotReady: 'NotReady',
+  /** The agent's heartbeat stopped. */
+  Unknown: 'Unknown',
+} as const;

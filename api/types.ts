@@ -1,0 +1,370 @@
+// The shapes of Seer's objects, field for field as crds/*.yaml declares them. Fields the API server
+// defaults are still optional here: objects written by hand or read from files may lack them.
+
+import type { V1ListMeta, V1ObjectMeta } from '@kubernetes/client-node';
+import type {
+  CONDITION_STATUS,
+  COMPONENT_CONDITION,
+  DEPLOYMENT_CONDITION,
+  NODE_CONDITION,
+  NODE_PHASE,
+  POD_CONDITION,
+  POD_PHASE,
+  SEER_API_VERSION,
+} from './names.js';
+
+type ValueOf<T> = T[keyof T];
+
+/** A Kubernetes quantity such as 500m, 2, 512Mi or 64Gi. */
+export type Quantity = number | string;
+/** A port number or the name of one of the container's ports. */
+export type IntOrString = number | string;
+
+export type ConditionStatus = ValueOf<typeof CONDITION_STATUS>;
+export type PodConditionType = ValueOf<typeof POD_CONDITION>;
+export type DeploymentConditionType = ValueOf<typeof DEPLOYMENT_CONDITION>;
+export type ComponentConditionType = ValueOf<typeof COMPONENT_CONDITION>;
+export type NodeConditionType = ValueOf<typeof NODE_CONDITION>;
+export type PodPhase = ValueOf<typeof POD_PHASE>;
+export type NodePhase = ValueOf<typeof NODE_PHASE>;
+
+export interface Condition<Type extends string = string> {
+  type: Type;
+  status: ConditionStatus;
+  /** CamelCase word saying why the condition last changed. */
+  reason?: string;
+  message?: string;
+  /** RFC 3339 time. */
+  last_transition_time?: string;
+  observed_generation?: number;
+}
+
+// Pod spec
+
+export interface ContainerCommands {
+  start?: string;
+  stop?: string;
+  reload?: string;
+  restart?: string;
+}
+
+/** foreground: the start process is the program (systemd Type=simple); forking: it daemonizes. */
+export type ContainerMode = 'foreground' | 'forking';
+export type PortProtocol = 'tcp' | 'udp';
+export type RestartPolicy = 'always' | 'on_failure' | 'never';
+
+export interface ContainerPort {
+  name: string;
+  /** A host port: there is no network namespace. */
+  container_port: number;
+  protocol?: PortProtocol;
+}
+
+export interface EnvVar {
+  name: string;
+  value?: string;
+}
+
+export interface ResourceList {
+  cpu?: Quantity;
+  memory?: Quantity;
+}
+
+export interface ResourceRequirements {
+  requests?: ResourceList;
+}
+
+export interface ExecAction {
+  command: string;
+}
+
+export interface HttpGetAction {
+  path?: string;
+  port: IntOrString;
+  scheme?: 'http' | 'https';
+  host?: string;
+}
+
+export interface TcpSocketAction {
+  port: IntOrString;
+  host?: string;
+}
+
+/** Exactly one of exec, http_get and tcp_socket is set. */
+export interface Probe {
+  exec?: ExecAction;
+  http_get?: HttpGetAction;
+  tcp_socket?: TcpSocketAction;
+  initial_delay_seconds?: number;
+  period_seconds?: number;
+  timeout_seconds?: number;
+  success_threshold?: number;
+  failure_threshold?: number;
+}
+
+export interface Container {
+  name: string;
+  package: string;
+  package_digest?: string;
+  commands?: ContainerCommands;
+  mode?: ContainerMode;
+  pid_file?: string;
+  ports?: ContainerPort[];
+  env?: EnvVar[];
+  resources?: ResourceRequirements;
+  liveness_probe?: Probe;
+  readiness_probe?: Probe;
+  stop_timeout_seconds?: number;
+  restart_policy?: RestartPolicy;
+  user?: string;
+  /** Absolute directory to deploy into instead of ${ROOT_DIR}/pod/{pod}/container/{container}. */
+  deployment_dir?: string;
+  /** Relative to the container directory: where dependents write their config files. */
+  sharing_dir?: string;
+}
+
+export interface RequiredComponent {
+  name: string;
+  /** File name to content, written into the component's sharing_dir. */
+  config?: Record<string, string>;
+}
+
+/** The pod spec of templates (SeerDeployment, SeerComponent). */
+export interface PodSpec {
+  containers: Container[];
+  required_components?: RequiredComponent[];
+  node_selector?: Record<string, string>;
+}
+
+export interface SeerPodSpec extends PodSpec {
+  node_name?: string;
+}
+
+export interface PodTemplateMetadata {
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+export interface PodTemplate {
+  metadata?: PodTemplateMetadata;
+  spec: PodSpec;
+}
+
+// Pod status
+
+export interface ContainerStateWaiting {
+  reason?: string;
+  message?: string;
+}
+
+export interface ContainerStateRunning {
+  pid?: number;
+  started_at?: string;
+}
+
+export interface ContainerStateTerminated {
+  exit_code?: number;
+  signal?: number;
+  reason?: string;
+  message?: string;
+  started_at?: string;
+  finished_at?: string;
+}
+
+/** At most one of waiting, running and terminated is set. */
+export interface ContainerState {
+  waiting?: ContainerStateWaiting;
+  running?: ContainerStateRunning;
+  terminated?: ContainerStateTerminated;
+}
+
+export interface ContainerStatus {
+  name: string;
+  ready?: boolean;
+  started?: boolean;
+  restart_count?: number;
+  package_digest?: string;
+  pid?: number;
+  state?: ContainerState;
+  last_state?: ContainerState;
+}
+
+export interface SeerPodStatus {
+  phase?: PodPhase;
+  reason?: string;
+  message?: string;
+  node_name?: string;
+  host_ip?: string;
+  start_time?: string;
+  /** Ready containers out of all, e.g. "2/3". */
+  ready?: string;
+  restarts?: number;
+  observed_generation?: number;
+  conditions?: Condition<PodConditionType>[];
+  container_statuses?: ContainerStatus[];
+}
+
+// Deployment
+
+export type DeploymentStrategyType = 'rolling_update' | 'recreate';
+
+export interface RollingUpdateParams {
+  /** A number of pods or a percentage such as "25%". */
+  max_surge?: IntOrString;
+  max_unavailable?: IntOrString;
+}
+
+export interface DeploymentStrategy {
+  type?: DeploymentStrategyType;
+  rolling_update?: RollingUpdateParams;
+}
+
+export interface LabelSelector {
+  match_labels?: Record<string, string>;
+}
+
+export interface SeerDeploymentSpec {
+  replicas?: number;
+  /** Absent: pods labelled seer.io/deployment=<name>. */
+  selector?: LabelSelector;
+  template: PodTemplate;
+  strategy?: DeploymentStrategy;
+  min_ready_seconds?: number;
+  paused?: boolean;
+  revision_history_limit?: number;
+  progress_deadline_seconds?: number;
+}
+
+export interface SeerDeploymentStatus {
+  observed_generation?: number;
+  replicas?: number;
+  ready_replicas?: number;
+  updated_replicas?: number;
+  available_replicas?: number;
+  unavailable_replicas?: number;
+  /** The pods' label selector in string form, for the scale subresource. */
+  selector?: string;
+  collision_count?: number;
+  conditions?: Condition<DeploymentConditionType>[];
+}
+
+// Component
+
+export interface SeerComponentSpec {
+  template: PodTemplate;
+}
+
+export interface SeerComponentStatus {
+  observed_generation?: number;
+  instances?: number;
+  dependents?: number;
+  nodes?: string[];
+  conditions?: Condition<ComponentConditionType>[];
+}
+
+// Node
+
+export interface SeerNodeSpec {
+  /** Cordoned: no new pods are scheduled there. */
+  unschedulable?: boolean;
+}
+
+export interface NodeResources {
+  cpu?: Quantity;
+  memory?: Quantity;
+  pods?: Quantity;
+}
+
+export type NodeAddressType = 'Hostname' | 'InternalIP' | 'ExternalIP';
+
+export interface NodeAddress {
+  type: NodeAddressType;
+  address: string;
+}
+
+export interface NodeInfo {
+  hostname?: string;
+  os?: string;
+  arch?: string;
+  kernel_version?: string;
+  agent_version?: string;
+}
+
+export interface SeerNodeStatus {
+  phase?: NodePhase;
+  capacity?: NodeResources;
+  allocatable?: NodeResources;
+  addresses?: NodeAddress[];
+  node_info?: NodeInfo;
+  root_dir?: string;
+  pods?: number;
+  conditions?: Condition<NodeConditionType>[];
+}
+
+// The kinds
+
+/** One or more containers that run together on one node. */
+export interface SeerPod {
+  apiVersion: typeof SEER_API_VERSION;
+  kind: 'SeerPod';
+  metadata: V1ObjectMeta;
+  spec: SeerPodSpec;
+  status?: SeerPodStatus;
+}
+
+/** Replicas of a pod template, replaced by rolling updates. */
+export interface SeerDeployment {
+  apiVersion: typeof SEER_API_VERSION;
+  kind: 'SeerDeployment';
+  metadata: V1ObjectMeta;
+  spec: SeerDeploymentSpec;
+  status?: SeerDeploymentStatus;
+}
+
+/** A shared dependency: one instance per node that has a dependent pod. */
+export interface SeerComponent {
+  apiVersion: typeof SEER_API_VERSION;
+  kind: 'SeerComponent';
+  metadata: V1ObjectMeta;
+  spec: SeerComponentSpec;
+  status?: SeerComponentStatus;
+}
+
+/** A host running an agent (cluster-scoped). */
+export interface SeerNode {
+  apiVersion: typeof SEER_API_VERSION;
+  kind: 'SeerNode';
+  metadata: V1ObjectMeta;
+  spec: SeerNodeSpec;
+  status?: SeerNodeStatus;
+}
+
+export interface SeerPodList {
+  apiVersion: typeof SEER_API_VERSION;
+  kind: 'SeerPodList';
+  metadata: V1ListMeta;
+  items: SeerPod[];
+}
+
+export interface SeerDeploymentList {
+  apiVersion: typeof SEER_API_VERSION;
+  kind: 'SeerDeploymentList';
+  metadata: V1ListMeta;
+  items: SeerDeployment[];
+}
+
+export interface SeerComponentList {
+  apiVersion: typeof SEER_API_VERSION;
+  kind: 'SeerComponentList';
+  metadata: V1ListMeta;
+  items: SeerComponent[];
+}
+
+export interface SeerNodeList {
+  apiVersion: typeof SEER_API_VERSION;
+  kind: 'SeerNodeList';
+  metadata: V1ListMeta;
+  items: SeerNode[];
+}
+
+export type AnySeerObject = SeerPod | SeerDeployment | SeerComponent | SeerNode;
