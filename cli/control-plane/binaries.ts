@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { access, constants } from 'node:fs/promises';
 import path from 'node:path';
-import { repoPath } from '../paths.js';
+import { repoPath } from '../../common/paths.js';
 
 /** The pinned control-plane programs the local cluster, the tests and the demo use. */
 export interface ControlPlaneBinaries {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import yaml from 'js-yaml';
 import type { AnySeerObject } from '../../api/types.js';
-import { repoPath } from '../../cli/paths.js';
+import { repoPath } from '../../common/paths.js';
 import { loadKubeConfig } from '../../kube/config.js';
 import { SeerClient } from '../../kube/seer-client.js';
 import { completeObjects } from '../fixtures/complete-objects.js';

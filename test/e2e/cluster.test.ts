@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { controlPlaneBinaries } from '../../cli/control-plane/binaries.js';
 import type { ClusterState } from '../../cli/control-plane/cluster.js';
 import { isAlive } from '../../cli/control-plane/processes.js';
-import { repoPath } from '../../cli/paths.js';
+import { repoPath } from '../../common/paths.js';
 import { runCommand } from '../support/control-plane.js';
 
 const seer = repoPath('dist', 'cli', 'main.js');

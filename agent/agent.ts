@@ -1,0 +1,87 @@
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { SEER_VERSION_STRING } from '../common/version.js';
+import { loadKubeConfig } from '../kube/config.js';
+import { SeerClient } from '../kube/seer-client.js';
+import type { AgentConfig } from './config.js';
+import { Heartbeat } from './node/heartbeat.js';
+import { hostFacts } from './node/host-facts.js';
+import { NodeReporter } from './node/node-reporter.js';
+import { PackageCache } from './packages/cache.js';
+import { loadRegistryCredentials } from './packages/registry-config.js';
+import { HostLayout } from './pods/layout.js';
+import { ManifestPodStore } from './pods/manifest-store.js';
+import { PodManager } from './pods/pod-manager.js';
+import { ApiPodStore, type PodStore } from './pods/pod-store.js';
+
+/** A running agent: stop() leaves every managed process running for the next agent to adopt. */
+export interface RunningAgent {
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the agent: with a cluster, it registers its SeerNode, heartbeats a Lease and runs the pods
+ * bound to it; with `manifests` and no kubeconfig, it runs the pods in those files.
+ */
+export async function startAgent(config: AgentConfig, logger: Logger): Promise<RunningAgent> {
+  const layout = new HostLayout(config.root);
+  const facts = hostFacts(config.addresses);
+  const registries = {
+    insecure: config.insecure_registries,
+    credentials: config.registry_credentials ? await loadRegistryCredentials(config.registry_credentials) : {},
+  };
+  const packages = new PackageCache({ dir: layout.cacheDir, registries, logger: logger.child({ part: 'packages' }) });
+  const hostIp = facts.addresses.find((a) => a.type === 'InternalIP')?.address;
+
+  if (config.manifests && !config.kubeconfig) {
+    const store = new ManifestPodStore(
+      path.resolve(config.manifests),
+      path.join(config.root, 'status'),
+      config.node_name,
+      logger.child({ part: 'manifests' }),
+    );
+    const pods = new PodManager({ store, layout, packages, nodeName: config.node_name, hostIp, logger });
+    await pods.start();
+    logger.info({ manifests: config.manifests, root: config.root }, 'seer-agent running pods from manifests');
+    return { stop: () => pods.stop() };
+  }
+
+  const kubeConfig = loadKubeConfig(config.kubeconfig);
+  const client = new SeerClient(kubeConfig);
+  const node = new NodeReporter({
+    client,
+    nodeName: config.node_name,
+    rootDir: config.root,
+    maxPods: config.max_pods,
+    facts,
+    agentVersion: SEER_VERSION_STRING,
+    logger,
+  });
+  await node.register();
+  const heartbeat = new Heartbeat({
+    kubeConfig,
+    nodeName: config.node_name,
+    intervalSeconds: config.heartbeat_interval_seconds,
+    leaseDurationSeconds: config.lease_duration_seconds,
+    logger,
+  });
+  await heartbeat.start();
+  const store: PodStore = new ApiPodStore(client, config.node_name, logger.child({ part: 'pods' }));
+  const pods = new PodManager({
+    store,
+    layout,
+    packages,
+    nodeName: config.node_name,
+    hostIp,
+    logger,
+    onPodCount: (count) => void node.setPodCount(count),
+  });
+  await pods.start();
+  logger.info({ node: config.node_name, root: config.root }, 'seer-agent running');
+  return {
+    async stop() {
+      await pods.stop();
+      await heartbeat.stop();
+    },
+  };
+}

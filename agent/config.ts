@@ -1,0 +1,130 @@
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import yaml from 'js-yaml';
+
+/** Everything the agent is told at start-up, from flags and/or a YAML config file (flags win). */
+export interface AgentConfig {
+  /** Talk to this cluster; absent with `manifests` set means no cluster at all. */
+  kubeconfig?: string;
+  /** Run the pods in these YAML files instead of the cluster's (like kubelet static pods). */
+  manifests?: string;
+  node_name: string;
+  root: string;
+  heartbeat_interval_seconds: number;
+  lease_duration_seconds: number;
+  /** Most pods this node accepts (its `pods` capacity). */
+  max_pods: number;
+  /** Addresses published in the SeerNode status; defaults to the host's non-loopback IPs. */
+  addresses: string[];
+  /** docker-style config.json with registry credentials. */
+  registry_credentials?: string;
+  /** Registries reached over plain HTTP (host:port). */
+  insecure_registries: string[];
+  log_level: string;
+}
+
+export const DEFAULTS: Omit<AgentConfig, 'node_name'> = {
+  root: '/seer',
+  heartbeat_interval_seconds: 10,
+  lease_duration_seconds: 40,
+  max_pods: 110,
+  addresses: [],
+  insecure_registries: [],
+  log_level: 'info',
+};
+
+export const USAGE = `usage:
+  seer-agent --kubeconfig FILE --node-name NAME [--root DIR] [options]
+  seer-agent --manifests DIR [--root DIR] [options]
+
+options:
+  --config FILE                    YAML file with any of the settings below (snake_case keys)
+  --kubeconfig FILE                the meta cluster (in-cluster config when neither this nor --manifests is given)
+  --manifests DIR                  run the SeerPods in DIR/*.yaml, without a cluster
+  --node-name NAME                 this host's SeerNode (default: the host name)
+  --root DIR                       where pods are unpacked (default /seer)
+  --heartbeat-interval SECONDS     Lease renewal interval (default 10)
+  --lease-duration SECONDS         Lease duration (default 40)
+  --max-pods N                     pods capacity (default 110)
+  --address IP                     address to publish (repeatable)
+  --registry-credentials FILE      docker-style config.json for registry auth
+  --insecure-registry HOST:PORT    registry reached over plain HTTP (repeatable)
+  --log-level LEVEL                trace|debug|info|warn|error (default info)`;
+
+export class ConfigError extends Error {}
+
+function positiveNumber(name: string, value: unknown): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new ConfigError(`${name} must be a positive number, not ${String(value)}`);
+  return n;
+}
+
+/** Reads flags (and the config file they name) into a complete, checked configuration. */
+export async function loadAgentConfig(argv: string[], hostname: string): Promise<AgentConfig> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      config: { type: 'string' },
+      kubeconfig: { type: 'string' },
+      manifests: { type: 'string' },
+      'node-name': { type: 'string' },
+      root: { type: 'string' },
+      'heartbeat-interval': { type: 'string' },
+      'lease-duration': { type: 'string' },
+      'max-pods': { type: 'string' },
+      address: { type: 'string', multiple: true },
+      'registry-credentials': { type: 'string' },
+      'insecure-registry': { type: 'string', multiple: true },
+      'log-level': { type: 'string' },
+    },
+  });
+  let file: Partial<Record<keyof AgentConfig, unknown>> = {};
+  if (values.config) {
+    const parsed = yaml.load(await readFile(values.config, 'utf8'));
+    if (parsed !== undefined && (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))) {
+      throw new ConfigError(`${values.config}: expected a mapping of settings`);
+    }
+    file = (parsed ?? {}) as typeof file;
+    const known = new Set<string>([
+      ...Object.keys(DEFAULTS),
+      'kubeconfig',
+      'manifests',
+      'node_name',
+      'registry_credentials',
+    ]);
+    const unknown = Object.keys(file).filter((key) => !known.has(key));
+    if (unknown.length > 0)
+      throw new ConfigError(`${values.config}: unknown settings: ${unknown.join(', ')}`);
+  }
+  const pick = <T>(flag: T | undefined, key: keyof AgentConfig): T | undefined =>
+    flag !== undefined ? flag : (file[key] as T | undefined);
+
+  const config: AgentConfig = {
+    kubeconfig: pick(values.kubeconfig, 'kubeconfig'),
+    manifests: pick(values.manifests, 'manifests'),
+    node_name: pick(values['node-name'], 'node_name') ?? hostname,
+    root: pick(values.root, 'root') ?? DEFAULTS.root,
+    heartbeat_interval_seconds: positiveNumber(
+      'heartbeat interval',
+      pick(values['heartbeat-interval'], 'heartbeat_interval_seconds') ?? DEFAULTS.heartbeat_interval_seconds,
+    ),
+    lease_duration_seconds: positiveNumber(
+      'lease duration',
+      pick(values['lease-duration'], 'lease_duration_seconds') ?? DEFAULTS.lease_duration_seconds,
+    ),
+    max_pods: positiveNumber('max pods', pick(values['max-pods'], 'max_pods') ?? DEFAULTS.max_pods),
+    addresses: pick(values.address, 'addresses') ?? DEFAULTS.addresses,
+    registry_credentials: pick(values['registry-credentials'], 'registry_credentials'),
+    insecure_registries:
+      pick(values['insecure-registry'], 'insecure_registries') ?? DEFAULTS.insecure_registries,
+    log_level: pick(values['log-level'], 'log_level') ?? DEFAULTS.log_level,
+  };
+  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(config.node_name)) {
+    throw new ConfigError(
+      `node name ${JSON.stringify(config.node_name)} is not a valid Kubernetes object name`,
+    );
+  }
+  if (!config.root.startsWith('/')) throw new ConfigError(`root ${config.root} must be an absolute path`);
+  return config;
+}

@@ -1,0 +1,107 @@
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import { AGENT_FINALIZER, NODE_NAME_FIELD } from '../../api/names.js';
+import type { SeerPod, SeerPodStatus } from '../../api/types.js';
+import { errorMessage, isConflict, isNotFound } from '../../kube/errors.js';
+import type { Informer } from '../../kube/informer.js';
+import { objectKey } from '../../kube/keys.js';
+import type { SeerClient } from '../../kube/seer-client.js';
+
+/** A pod status where null removes a field, as in a JSON merge patch. */
+export type StatusPatch = { [K in keyof SeerPodStatus]: SeerPodStatus[K] | null };
+
+/**
+ * Where the agent learns which pods to run and reports on them: the API server, or a directory of
+ * manifests when there is no cluster. Emits `changed` with a pod key whenever a pod may need work.
+ */
+export interface PodStore extends EventEmitter<{ changed: [string] }> {
+  /** Resolves once the store knows every pod bound to this node. */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  get(key: string): SeerPod | undefined;
+  list(): SeerPod[];
+  /** Writes the status as a merge patch: fields set to null are removed. */
+  writeStatus(pod: SeerPod, status: StatusPatch): Promise<void>;
+  /** Adds the agent's finalizer (before anything is created on the host for the pod). */
+  addFinalizer(pod: SeerPod): Promise<void>;
+  /** Removes the agent's finalizer once the host is clean, letting a deleted pod go. */
+  removeFinalizer(pod: SeerPod): Promise<void>;
+}
+
+/** The pods bound to this node, watched with a server-side field selector on spec.node_name. */
+export class ApiPodStore extends EventEmitter<{ changed: [string] }> implements PodStore {
+  private readonly informer: Informer<SeerPod>;
+
+  constructor(
+    private readonly client: SeerClient,
+    nodeName: string,
+    private readonly logger: Logger,
+  ) {
+    super();
+    this.informer = client.informer('SeerPod', {
+      fieldSelector: `${NODE_NAME_FIELD}=${nodeName}`,
+      onError: (error) => logger.warn({ err: errorMessage(error) }, 'pod watch failed; relisting with backoff'),
+    });
+    const changed = (pod: SeerPod) => this.emit('changed', objectKey(pod));
+    this.informer.on('add', changed);
+    this.informer.on('update', (_old, pod) => changed(pod));
+    this.informer.on('delete', changed);
+  }
+
+  start(): Promise<void> {
+    return this.informer.start();
+  }
+
+  stop(): Promise<void> {
+    return this.informer.stop();
+  }
+
+  get(key: string): SeerPod | undefined {
+    return this.informer.get(key);
+  }
+
+  list(): SeerPod[] {
+    return this.informer.list();
+  }
+
+  async writeStatus(pod: SeerPod, status: StatusPatch): Promise<void> {
+    await this.client.patchStatus('SeerPod', pod.metadata.name ?? '', pod.metadata.namespace, status);
+  }
+
+  async addFinalizer(pod: SeerPod): Promise<void> {
+    await this.editFinalizers(pod, (finalizers) =>
+      finalizers.includes(AGENT_FINALIZER) ? undefined : [...finalizers, AGENT_FINALIZER],
+    );
+  }
+
+  async removeFinalizer(pod: SeerPod): Promise<void> {
+    await this.editFinalizers(pod, (finalizers) =>
+      finalizers.includes(AGENT_FINALIZER) ? finalizers.filter((f) => f !== AGENT_FINALIZER) : undefined,
+    );
+  }
+
+  /**
+   * Rewrites metadata.finalizers with the pod's resourceVersion as a precondition, so a concurrent
+   * change by someone else is never lost: on conflict, read again and retry.
+   */
+  private async editFinalizers(pod: SeerPod, edit: (current: string[]) => string[] | undefined): Promise<void> {
+    const name = pod.metadata.name ?? '';
+    const namespace = pod.metadata.namespace;
+    let current = pod;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const finalizers = edit(current.metadata.finalizers ?? []);
+      if (!finalizers) return;
+      try {
+        await this.client.patch('SeerPod', name, namespace, {
+          metadata: { finalizers, resourceVersion: current.metadata.resourceVersion },
+        });
+        return;
+      } catch (error) {
+        if (isNotFound(error)) return;
+        if (!isConflict(error)) throw error;
+        current = await this.client.get('SeerPod', name, namespace);
+      }
+    }
+    throw new Error(`could not update the finalizers of ${namespace}/${name}: too many conflicts`);
+  }
+}

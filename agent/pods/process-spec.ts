@@ -1,0 +1,69 @@
+import { CONTAINER_ENV } from '../../api/names.js';
+import type { Container, SeerPod } from '../../api/types.js';
+import type { ProcessSpec } from '../process/index.js';
+import type { HostLayout } from './layout.js';
+
+/** SEER_PORT_<NAME>: the port's name upper-cased, dashes as underscores. */
+export function portVariable(portName: string): string {
+  return `${CONTAINER_ENV.portPrefix}${portName.toUpperCase().replace(/-/g, '_')}`;
+}
+
+export class MissingStartCommandError extends Error {}
+
+/**
+ * What the supervisor runs for one container: its effective spec (package defaults already applied),
+ * its directory, and the environment every command gets — the spec's env plus SEER_* variables and
+ * one SEER_PORT_<NAME> per named port.
+ */
+export function processSpec(
+  pod: SeerPod,
+  container: Container,
+  layout: HostLayout,
+  nodeName: string,
+  directory: string,
+): ProcessSpec {
+  const podName = pod.metadata.name ?? '';
+  const start = container.commands?.start;
+  if (!start?.trim()) {
+    throw new MissingStartCommandError(
+      `container ${container.name} has no start command, and its package supplies none`,
+    );
+  }
+  const ports: Record<string, number> = {};
+  const env: Record<string, string> = {};
+  for (const port of container.ports ?? []) {
+    ports[port.name] = port.container_port;
+    env[portVariable(port.name)] = String(port.container_port);
+  }
+  Object.assign(env, {
+    [CONTAINER_ENV.podName]: podName,
+    [CONTAINER_ENV.podNamespace]: pod.metadata.namespace ?? 'default',
+    [CONTAINER_ENV.containerName]: container.name,
+    [CONTAINER_ENV.containerDir]: directory,
+    [CONTAINER_ENV.nodeName]: nodeName,
+  });
+  // The spec's own variables come last: a pod may override anything.
+  for (const variable of container.env ?? []) env[variable.name] = variable.value ?? '';
+
+  return {
+    name: container.name,
+    directory,
+    commands: {
+      start,
+      stop: container.commands?.stop,
+      reload: container.commands?.reload,
+      restart: container.commands?.restart,
+    },
+    mode: container.mode ?? 'foreground',
+    pid_file: container.pid_file,
+    env,
+    user: container.user || undefined,
+    ports,
+    stop_timeout_seconds: container.stop_timeout_seconds ?? 30,
+    restart_policy: container.restart_policy ?? 'always',
+    liveness_probe: container.liveness_probe,
+    readiness_probe: container.readiness_probe,
+    log_dir: layout.logDir(podName),
+    state_file: layout.stateFile(podName, container.name),
+  };
+}
