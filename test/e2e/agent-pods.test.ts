@@ -1,0 +1,217 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { AGENT_FINALIZER, RELOAD_ANNOTATION, RESTART_ANNOTATION } from '../../api/names.js';
+import type { SeerNode, SeerPod } from '../../api/types.js';
+import { isAlive } from '../../cli/control-plane/processes.js';
+import { CoordinationV1Api } from '@kubernetes/client-node';
+import { loadKubeConfig } from '../../kube/config.js';
+import { isNotFound } from '../../kube/errors.js';
+import { SeerClient } from '../../kube/seer-client.js';
+import { eventually, startAgentProcess, type AgentProcess } from '../support/agent.js';
+import { startTestCluster, type TestCluster } from '../support/control-plane.js';
+import { makePackage, seerPod, SLEEPER } from '../support/pods.js';
+
+let cluster: TestCluster;
+let client: SeerClient;
+let agent: AgentProcess;
+let work: string;
+
+before(async () => {
+  cluster = await startTestCluster();
+  await cluster.kubectlOk(['apply', '-f', 'crds/']);
+  await cluster.kubectlOk(['wait', '--for=condition=Established', 'crd', '--all']);
+  client = new SeerClient(loadKubeConfig(cluster.kubeconfig));
+  work = await mkdtemp(path.join(os.tmpdir(), 'seer-agent-pods-'));
+  agent = await startAgentProcess({ nodeName: 'node-a', root: path.join(work, 'root'), kubeconfig: cluster.kubeconfig });
+});
+
+after(async () => {
+  await agent?.stop();
+  await cluster?.stop();
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+async function pod(name: string): Promise<SeerPod | undefined> {
+  try {
+    return await client.get('SeerPod', name, 'default');
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
+}
+
+async function gone(name: string): Promise<true | undefined> {
+  return (await pod(name)) === undefined ? true : undefined;
+}
+
+test('the agent registers its SeerNode with capacity, addresses and a Ready condition, and renews a Lease', async () => {
+  const node = await eventually('the SeerNode', async () => {
+    const n = await client.get('SeerNode', 'node-a');
+    return n.status?.phase === 'Ready' ? n : undefined;
+  });
+  const status = (node as SeerNode).status ?? {};
+  assert.equal(status.node_info?.os, 'linux');
+  assert.equal(status.node_info?.arch, process.arch);
+  assert.match(status.node_info?.agent_version ?? '', /^\d+\.\d+\.\d+/);
+  assert.equal(Number(status.capacity?.cpu), os.availableParallelism());
+  assert.match(String(status.capacity?.memory), /^\d+Ki$/);
+  assert.equal(status.capacity?.pods, 110);
+  assert.deepEqual(status.allocatable, status.capacity);
+  assert.ok(status.addresses?.some((a) => a.type === 'InternalIP' && a.address === '127.0.0.1'));
+  assert.equal(status.root_dir, agent.root);
+  assert.equal(status.conditions?.find((c) => c.type === 'Ready')?.status, 'True');
+
+  const leases = loadKubeConfig(cluster.kubeconfig).makeApiClient(CoordinationV1Api);
+  const read = () => leases.readNamespacedLease({ name: 'seer-node-node-a', namespace: 'kube-node-lease' });
+  const first = await eventually('the node Lease', read);
+  assert.equal(first.spec?.holderIdentity, 'node-a');
+  const renewTime = (lease: typeof first) => new Date(lease.spec?.renewTime ?? 0).getTime();
+  assert.ok(renewTime(first) > Date.now() - 60_000, `recent renewTime: ${String(first.spec?.renewTime)}`);
+  await eventually('a renewal', async () => renewTime(await read()) > renewTime(first));
+
+  // Heartbeats go to the Lease: the SeerNode itself is not rewritten while nothing changes.
+  const version = (await client.get('SeerNode', 'node-a')).metadata.resourceVersion;
+  await new Promise((resolve) => setTimeout(resolve, 2500));
+  assert.equal((await client.get('SeerNode', 'node-a')).metadata.resourceVersion, version);
+});
+
+test('a bound pod runs with its environment and working directory, reports status, and is cleaned up on deletion', async () => {
+  const pkg = await makePackage({ 'bin/app': SLEEPER });
+  await client.create(
+    'SeerPod',
+    seerPod('app', {
+      node_name: 'node-a',
+      containers: [
+        {
+          name: 'main',
+          package: pkg.reference,
+          package_digest: pkg.digest,
+          commands: { start: 'bin/app' },
+          ports: [{ name: 'http-alt', container_port: 18080 }],
+          env: [{ name: 'GREETING', value: 'hi' }],
+          readiness_probe: { exec: { command: 'test -f bin/app' }, period_seconds: 1 },
+        },
+      ],
+    }),
+  );
+  const running = await eventually('app Ready', async () => {
+    const p = await pod('app');
+    return p?.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True' ? p : undefined;
+  });
+  const status = running.status ?? {};
+  assert.equal(status.phase, 'Running');
+  assert.equal(status.ready, '1/1');
+  assert.equal(status.node_name, 'node-a');
+  assert.equal(status.observed_generation, running.metadata.generation);
+  assert.ok(running.metadata.finalizers?.includes(AGENT_FINALIZER));
+  for (const type of ['PodScheduled', 'PackagesReady', 'ContainersReady', 'Ready']) {
+    assert.equal(status.conditions?.find((c) => c.type === type)?.status, 'True', type);
+  }
+  const container = status.container_statuses?.[0];
+  assert.equal(container?.package_digest, pkg.digest);
+  const pid = container?.state?.running?.pid ?? 0;
+  assert.ok(pid > 0 && isAlive(pid));
+
+  const containerDir = path.join(agent.root, 'pod', 'app', 'container', 'main');
+  const stdout = path.join(agent.root, 'pod', 'app', 'log', 'main.stdout.log');
+  const output = await eventually('output in the log file', async () => {
+    const text = await readFile(stdout, 'utf8').catch(() => '');
+    return text.includes('SEER_POD_NAME') ? text : undefined;
+  });
+  for (const line of [
+    `cwd=${containerDir}`,
+    'SEER_POD_NAME=app',
+    'SEER_NAMESPACE=default',
+    'SEER_NODE_NAME=node-a',
+    `SEER_CONTAINER_DIR=${containerDir}`,
+    'SEER_PORT_HTTP_ALT=18080',
+    'GREETING=hi',
+  ]) {
+    assert.ok(output.split('\n').includes(line), `${line} missing from:\n${output}`);
+  }
+
+  await client.delete('SeerPod', 'app', 'default');
+  await eventually('the pod to disappear once the host is clean', () => gone('app'));
+  assert.equal(isAlive(pid), false, 'process stopped');
+  assert.equal(existsSync(path.join(agent.root, 'pod', 'app')), false, 'pod directory removed');
+  assert.match(await readFile(stdout, 'utf8').catch(() => 'removed'), /removed|bye/);
+});
+
+test('pods bound to another node are left alone', async () => {
+  const pkg = await makePackage({ 'bin/app': SLEEPER });
+  await client.create(
+    'SeerPod',
+    seerPod('elsewhere', { node_name: 'node-b', containers: [{ name: 'main', package: pkg.reference, commands: { start: 'bin/app' } }] }),
+  );
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  const p = await pod('elsewhere');
+  assert.equal(p?.status, undefined);
+  assert.equal(p?.metadata.finalizers, undefined);
+  assert.equal(existsSync(path.join(agent.root, 'pod', 'elsewhere')), false);
+  await client.delete('SeerPod', 'elsewhere', 'default');
+});
+
+test('a start command that fails is reported, and a crash loop backs off with CrashLoopBackOff', async () => {
+  const pkg = await makePackage({ 'bin/crash': '#!/bin/sh\necho failing >&2\nexit 3\n' });
+  await client.create(
+    'SeerPod',
+    seerPod('crasher', {
+      node_name: 'node-a',
+      containers: [
+        { name: 'missing', package: pkg.reference, commands: { start: 'bin/does-not-exist' }, restart_policy: 'never' },
+        { name: 'looping', package: pkg.reference, commands: { start: 'bin/crash' } },
+      ],
+    }),
+  );
+  const looping = await eventually('CrashLoopBackOff', async () => {
+    const p = await pod('crasher');
+    const c = p?.status?.container_statuses?.find((s) => s.name === 'looping');
+    return c?.state?.waiting?.reason === 'CrashLoopBackOff' && (c.restart_count ?? 0) >= 2 ? p : undefined;
+  });
+  const loopingStatus = looping.status?.container_statuses?.find((s) => s.name === 'looping');
+  assert.equal(loopingStatus?.last_state?.terminated?.exit_code, 3);
+  const missing = looping.status?.container_statuses?.find((s) => s.name === 'missing');
+  assert.ok(missing?.state?.terminated ?? missing?.state?.waiting, 'the missing program is reported');
+  assert.equal(missing?.state?.terminated?.exit_code ?? 127, 127, JSON.stringify(missing));
+  assert.equal(looping.status?.conditions?.find((c) => c.type === 'Ready')?.status, 'False');
+  assert.ok((looping.status?.restarts ?? 0) >= 2);
+  await client.delete('SeerPod', 'crasher', 'default');
+  await eventually('crasher gone', () => gone('crasher'));
+});
+
+test('restart and reload annotations are each acted on once per value', async () => {
+  const pkg = await makePackage({
+    'bin/app': `#!/bin/sh
+trap 'echo reloaded >> "$SEER_CONTAINER_DIR/../../reloads"' HUP
+trap 'exit 0' TERM
+echo started >> "$SEER_CONTAINER_DIR/../../starts"
+while true; do sleep 0.1; done
+`,
+  });
+  await client.create(
+    'SeerPod',
+    seerPod('requests', { node_name: 'node-a', containers: [{ name: 'main', package: pkg.reference, commands: { start: 'bin/app' } }] }),
+  );
+  const podDir = path.join(agent.root, 'pod', 'requests');
+  const lines = async (file: string) => (await readFile(path.join(podDir, file), 'utf8').catch(() => '')).split('\n').filter(Boolean).length;
+  await eventually('first start', async () => (await lines('starts')) === 1);
+
+  await client.patch('SeerPod', 'requests', 'default', { metadata: { annotations: { [RESTART_ANNOTATION]: 'one' } } });
+  await eventually('a restart', async () => (await lines('starts')) === 2);
+  await client.patch('SeerPod', 'requests', 'default', { metadata: { annotations: { [RELOAD_ANNOTATION]: 'one' } } });
+  await eventually('a reload', async () => (await lines('reloads')) === 1);
+  // Other changes to the pod do not repeat what was already done for these values.
+  await client.patch('SeerPod', 'requests', 'default', { metadata: { labels: { touched: 'yes' } } });
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  assert.equal(await lines('starts'), 2);
+  assert.equal(await lines('reloads'), 1);
+  const status = await pod('requests');
+  assert.equal(status?.status?.restarts, 0, 'requested restarts are not crash restarts');
+
+  await client.delete('SeerPod', 'requests', 'default');
+  await eventually('requests gone', () => gone('requests'));
+});
