@@ -18,7 +18,7 @@ export interface ClusterState {
   /** Where etcd, kube-apiserver, kubectl and helm of this cluster's version are. */
   binDir: string;
   etcd: { pid: number; program: string; url: string };
-  apiserver: { pid: number; program: string };
+  apiserver: { pid: number; program: string; args: string[] };
   watchdog?: { pid: number };
 }
 
@@ -70,11 +70,7 @@ async function tail(file: string, lines = 20): Promise<string> {
   }
 }
 
-function readyz(
-  server: string,
-  pki: Pki,
-  certs: { ca: Buffer; cert: Buffer; key: Buffer },
-): Promise<boolean> {
+function readyz(server: string, certs: { ca: Buffer; cert: Buffer; key: Buffer }): Promise<boolean> {
   return new Promise((resolve) => {
     const request = https.get(
       `${server}/readyz`,
@@ -86,7 +82,6 @@ function readyz(
     );
     request.on('error', () => resolve(false));
     request.on('timeout', () => request.destroy());
-    void pki;
   });
 }
 
@@ -108,7 +103,7 @@ async function waitUntilReady(state: ClusterState, pki: Pki, timeoutMs: number):
         );
       }
     }
-    if (await readyz(state.server, pki, certs)) return;
+    if (await readyz(state.server, certs)) return;
     await sleep(50);
   }
   throw new Error(
@@ -158,26 +153,27 @@ export async function startCluster(options: StartClusterOptions): Promise<Cluste
   );
 
   const server = `https://127.0.0.1:${apiPort}`;
+  const apiserverArgs = [
+    `--etcd-servers=${etcdUrl}`,
+    '--bind-address=127.0.0.1',
+    '--advertise-address=127.0.0.1',
+    `--secure-port=${apiPort}`,
+    `--cert-dir=${pkiDir}`,
+    `--tls-cert-file=${pki.servingCert}`,
+    `--tls-private-key-file=${pki.servingKey}`,
+    `--client-ca-file=${pki.caCert}`,
+    '--authorization-mode=RBAC',
+    '--service-account-issuer=https://kubernetes.default.svc',
+    `--service-account-key-file=${pki.serviceAccountPublicKey}`,
+    `--service-account-signing-key-file=${pki.serviceAccountPrivateKey}`,
+    '--service-cluster-ip-range=10.96.0.0/24',
+    // A loopback address cannot be published as the `kubernetes` Service's endpoint.
+    '--endpoint-reconciler-type=none',
+    '--profiling=false',
+  ];
   const apiserverPid = await startProcess(
     binaries.kubeApiserver,
-    [
-      `--etcd-servers=${etcdUrl}`,
-      '--bind-address=127.0.0.1',
-      '--advertise-address=127.0.0.1',
-      `--secure-port=${apiPort}`,
-      `--cert-dir=${pkiDir}`,
-      `--tls-cert-file=${pki.servingCert}`,
-      `--tls-private-key-file=${pki.servingKey}`,
-      `--client-ca-file=${pki.caCert}`,
-      '--authorization-mode=RBAC',
-      '--service-account-issuer=https://kubernetes.default.svc',
-      `--service-account-key-file=${pki.serviceAccountPublicKey}`,
-      `--service-account-signing-key-file=${pki.serviceAccountPrivateKey}`,
-      '--service-cluster-ip-range=10.96.0.0/24',
-      // A loopback address cannot be published as the `kubernetes` Service's endpoint.
-      '--endpoint-reconciler-type=none',
-      '--profiling=false',
-    ],
+    apiserverArgs,
     path.join(dir, 'kube-apiserver.log'),
   );
 
@@ -187,7 +183,7 @@ export async function startCluster(options: StartClusterOptions): Promise<Cluste
     server,
     binDir: binaries.dir,
     etcd: { pid: etcdPid, program: binaries.etcd, url: etcdUrl },
-    apiserver: { pid: apiserverPid, program: binaries.kubeApiserver },
+    apiserver: { pid: apiserverPid, program: binaries.kubeApiserver, args: apiserverArgs },
   };
   if (options.ownerPid !== undefined) {
     state.watchdog = { pid: await startWatchdog(options.ownerPid, dir) };
@@ -206,6 +202,26 @@ export async function startCluster(options: StartClusterOptions): Promise<Cluste
     userName: 'seer-admin',
     credentials: { clientCertFile: pki.adminCert, clientKeyFile: pki.adminKey },
   });
+  return state;
+}
+
+/**
+ * Stops only the API server (etcd keeps the data), for tests of what happens while it is away;
+ * `startApiServer` brings it back on the same port with the same flags.
+ */
+export async function stopApiServer(dir: string): Promise<void> {
+  const state = await readClusterState(path.resolve(dir));
+  if (state && (await runsProgram(state.apiserver.pid, state.apiserver.program)))
+    await terminate(state.apiserver.pid);
+}
+
+export async function startApiServer(dir: string, readyTimeoutMs = 60_000): Promise<ClusterState> {
+  const state = await readClusterState(path.resolve(dir));
+  if (!state) throw new Error(`no cluster recorded in ${dir}`);
+  const { program, args } = state.apiserver;
+  state.apiserver.pid = await startProcess(program, args, path.join(state.dir, 'kube-apiserver.log'));
+  await writeFile(statePath(state.dir), JSON.stringify(state, null, 2));
+  await waitUntilReady(state, pkiPaths(path.join(state.dir, 'pki')), readyTimeoutMs);
   return state;
 }
 

@@ -3,7 +3,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { controlPlaneBinaries, type ControlPlaneBinaries } from '../../cli/control-plane/binaries.js';
-import { startCluster, stopCluster, type ClusterState } from '../../cli/control-plane/cluster.js';
+import {
+  startApiServer,
+  startCluster,
+  stopApiServer,
+  stopCluster,
+  type ClusterState,
+} from '../../cli/control-plane/cluster.js';
 import { killNow } from '../../cli/control-plane/processes.js';
 
 export interface CommandResult {
@@ -22,6 +28,9 @@ export interface TestCluster {
   /** Runs kubectl and throws with its stderr when it fails. */
   kubectlOk(args: string[], input?: string): Promise<string>;
   helm(args: string[]): Promise<CommandResult>;
+  /** Takes the API server away (etcd stays) and brings it back on the same address. */
+  stopApiServer(): Promise<void>;
+  startApiServer(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -84,6 +93,11 @@ export async function startTestCluster(): Promise<TestCluster> {
       return result.stdout;
     },
     helm: (args) => runCommand(binaries.helm, ['--kubeconfig', state.kubeconfig, ...args]),
+    stopApiServer: () => stopApiServer(dir),
+    async startApiServer() {
+      const restarted = await startApiServer(dir);
+      state.apiserver.pid = restarted.apiserver.pid;
+    },
     async stop() {
       await stopCluster(dir);
       running.delete(state);
