@@ -1,0 +1,44 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { ConfigError, DEFAULTS, loadAgentConfig } from '../../../agent/config.js';
+
+async function configFile(text: string): Promise<string> {
+  const file = path.join(await mkdtemp(path.join(os.tmpdir(), 'seer-agent-config-')), 'agent.yaml');
+  await writeFile(file, text);
+  return file;
+}
+
+test('flags give the settings, with defaults for the rest', async () => {
+  const config = await loadAgentConfig(['--kubeconfig', '/k', '--node-name', 'n1', '--insecure-registry', 'a:5000', '--insecure-registry', 'b:5000'], 'host');
+  assert.equal(config.kubeconfig, '/k');
+  assert.equal(config.node_name, 'n1');
+  assert.equal(config.root, DEFAULTS.root);
+  assert.equal(config.heartbeat_interval_seconds, 10);
+  assert.deepEqual(config.insecure_registries, ['a:5000', 'b:5000']);
+});
+
+test('the node name defaults to the host name', async () => {
+  assert.equal((await loadAgentConfig([], 'myhost')).node_name, 'myhost');
+});
+
+test('a config file gives settings and flags win over it', async () => {
+  const file = await configFile('node_name: from-file\nroot: /srv/seer\nheartbeat_interval_seconds: 3\nmax_pods: 20\n');
+  const config = await loadAgentConfig(['--config', file, '--root', '/flag/root'], 'host');
+  assert.equal(config.node_name, 'from-file');
+  assert.equal(config.root, '/flag/root');
+  assert.equal(config.heartbeat_interval_seconds, 3);
+  assert.equal(config.max_pods, 20);
+});
+
+test('bad settings are refused with a message that names them', async () => {
+  await assert.rejects(loadAgentConfig(['--root', 'relative/dir'], 'h'), (e: Error) => e instanceof ConfigError && /absolute/.test(e.message));
+  await assert.rejects(loadAgentConfig(['--heartbeat-interval', '0'], 'h'), /heartbeat interval must be a positive number/);
+  await assert.rejects(loadAgentConfig(['--max-pods', 'many'], 'h'), /max pods/);
+  await assert.rejects(loadAgentConfig(['--node-name', 'Bad_Name'], 'h'), /not a valid Kubernetes object name/);
+  await assert.rejects(loadAgentConfig(['--config', await configFile('nod_name: typo\n')], 'h'), /unknown settings: nod_name/);
+  await assert.rejects(loadAgentConfig(['--config', await configFile('- a list\n')], 'h'), /expected a mapping/);
+  await assert.rejects(loadAgentConfig(['--no-such-flag'], 'h'), /Unknown option/);
+});
