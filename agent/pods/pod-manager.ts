@@ -198,12 +198,21 @@ export class PodManager {
       this.setPreparing(key, 'Pulling', 'pulling packages');
       await this.writeStatus(key, pod, undefined);
       const specs = [];
+      const timings = { pull_ms: 0, unpack_ms: 0, start_ms: 0 };
+      let mark = performance.now();
+      const lap = (stage: keyof typeof timings) => {
+        const now = performance.now();
+        timings[stage] += Math.round(now - mark);
+        mark = now;
+      };
       for (const container of pod.spec.containers) {
         const directory = layout.containerDir(name, container);
         this.setPreparing(key, 'Pulling', `pulling ${container.package}`);
         const fetched = await this.fetch(container.package, container.package_digest, abort.signal);
+        lap('pull_ms');
         this.setPreparing(key, 'Unpacking', `unpacking ${container.package} into ${directory}`);
         const metadata = await this.unpack(fetched.path, directory);
+        lap('unpack_ms');
         record.containers.push({ name: container.name, directory, digest: fetched.digest });
         await writePodRecord(layout, record);
         const effective = applyPackageDefaults(container, metadata);
@@ -229,7 +238,8 @@ export class PodManager {
         runtime.supervisors.set(spec.name, supervisor);
         await supervisor.start();
       }
-      this.log.info({ pod: key }, 'pod started');
+      lap('start_ms');
+      this.log.info({ pod: key, ...timings }, 'pod started');
       return runtime;
     } catch (error) {
       if (error instanceof PodNotReady || error instanceof PodCannotRun) {
