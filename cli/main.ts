@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 import { UsageError, type Command } from './command.js';
 import { clusterCommand } from './commands/cluster.js';
+import { packageCommand } from './commands/package.js';
 
-const commands: Command[] = [clusterCommand];
+const commands: Command[] = [clusterCommand, packageCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
