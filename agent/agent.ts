@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { SEER_VERSION_STRING } from '../common/version.js';
-import { loadKubeConfig } from '../kube/config.js';
+import { RestClient } from '../kube/rest.js';
 import { SeerClient } from '../kube/seer-client.js';
 import type { AgentConfig } from './config.js';
 import { Heartbeat } from './node/heartbeat.js';
@@ -46,8 +46,8 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     return { stop: () => pods.stop() };
   }
 
-  const kubeConfig = loadKubeConfig(config.kubeconfig);
-  const client = new SeerClient(kubeConfig);
+  const rest = RestClient.fromKubeconfig(config.kubeconfig);
+  const client = new SeerClient(rest);
   const node = new NodeReporter({
     client,
     nodeName: config.node_name,
@@ -59,7 +59,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
   });
   await node.register();
   const heartbeat = new Heartbeat({
-    kubeConfig,
+    client: rest,
     nodeName: config.node_name,
     intervalSeconds: config.heartbeat_interval_seconds,
     leaseDurationSeconds: config.lease_duration_seconds,
@@ -82,6 +82,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     async stop() {
       await pods.stop();
       await heartbeat.stop();
+      rest.close();
     },
   };
 }

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SeerPod } from '../api/types.js';
-import { loadKubeConfig } from '../kube/config.js';
+import { RestClient } from '../kube/rest.js';
 import { objectKey } from '../kube/keys.js';
 import { SeerClient } from '../kube/seer-client.js';
 import { startAgentProcess, eventually } from '../test/support/agent.js';
@@ -80,10 +80,10 @@ const work = await mkdtemp(path.join(os.tmpdir(), 'seer-bench-agent-'));
 try {
   await cluster.kubectlOk(['apply', '-f', 'crds/']);
   await cluster.kubectlOk(['wait', '--for=condition=Established', 'crd', '--all']);
-  const client = new SeerClient(loadKubeConfig(cluster.kubeconfig));
+  const client = new SeerClient(RestClient.fromKubeconfig(cluster.kubeconfig));
   const pkg = await makePackage({ 'README': 'a package with nothing to run but sleep\n' });
 
-  const bare = spawn(process.execPath, ['--input-type=module', '-e', "await import('@kubernetes/client-node'); setInterval(() => {}, 1000);"], {
+  const bare = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000);'], {
     stdio: 'ignore',
   });
   const agent = await startAgentProcess({ nodeName: 'bench', root: path.join(work, 'root'), kubeconfig: cluster.kubeconfig, args: ['--log-level', 'info'] });
@@ -103,7 +103,7 @@ try {
   const baseline = await bindToRunning(client, 'null-node', names.map((n) => `null-${n}`), pkg.reference, pkg.digest);
   await floor.stop();
 
-  console.log(`agent RSS idle                  ${idle.toFixed(1)} MB   (target 60 MB; bare node + client-node ${bareRss.toFixed(1)} MB)`);
+  console.log(`agent RSS idle                  ${idle.toFixed(1)} MB   (target 60 MB; bare node process ${bareRss.toFixed(1)} MB)`);
   console.log(`agent RSS with ${PODS} processes    ${loaded.toFixed(1)} MB   (target 120 MB)`);
   console.log(
     `bound pod -> Running (n=${latencies.length})  p50 ${percentile(latencies, 50).toFixed(0)} ms  p99 ${percentile(latencies, 99).toFixed(0)} ms  (targets 300 / 1000 ms)`,

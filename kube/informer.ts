@@ -1,21 +1,12 @@
 import { EventEmitter } from 'node:events';
-import {
-  Watch,
-  type KubeConfig,
-  type KubernetesListObject,
-  type KubernetesObject,
-} from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { objectKey } from './keys.js';
+import { objectKey, type KubernetesObject } from './keys.js';
+import type { RestClient, WatchEvent } from './rest.js';
 
-export type ListFunction<T extends KubernetesObject> = () => Promise<KubernetesListObject<T>>;
-
-export interface InformerOptions<T extends KubernetesObject> {
-  kubeConfig: KubeConfig;
+export interface InformerOptions {
+  client: RestClient;
   /** The collection's URL path, e.g. /apis/seer.io/v1alpha1/seerpods. */
   path: string;
-  /** Lists the same collection with the same selectors. */
-  list: ListFunction<T>;
   labelSelector?: string;
   fieldSelector?: string;
   /** After a failed list or watch, wait this long (doubling up to maxBackoffMs) before listing again. */
@@ -49,7 +40,7 @@ export class Informer<T extends KubernetesObject> extends EventEmitter<InformerE
   private loop: Promise<void> | undefined;
   private wakeBackoff: (() => void) | undefined;
 
-  constructor(private readonly options: InformerOptions<T>) {
+  constructor(private readonly options: InformerOptions) {
     super();
   }
 
@@ -109,7 +100,11 @@ export class Informer<T extends KubernetesObject> extends EventEmitter<InformerE
   }
 
   private async relist(): Promise<void> {
-    const list = await this.options.list();
+    const list = await this.options.client.request<{ items: T[]; metadata?: { resourceVersion?: string } }>(
+      'GET',
+      this.options.path,
+      { query: { labelSelector: this.options.labelSelector, fieldSelector: this.options.fieldSelector } },
+    );
     const seen = new Set<string>();
     for (const object of list.items) {
       const key = objectKey(object);
@@ -138,52 +133,47 @@ export class Informer<T extends KubernetesObject> extends EventEmitter<InformerE
   }
 
   /** One watch request, from the last resource version until the server or an error ends it. */
-  private watchOnce(): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const watch = new Watch(this.options.kubeConfig);
-      const timeout = this.options.watchTimeoutSeconds ?? Math.round(240 + Math.random() * 120);
-      let failed: unknown;
-      const onEvent = (type: string, object: T & { code?: number }) => {
-        if (type === 'ERROR') {
-          failed = Object.assign(new Error(`watch error: ${JSON.stringify(object)}`), { code: object.code });
-          return;
-        }
-        const version = object.metadata?.resourceVersion;
-        if (version) this.resourceVersion = version;
-        if (type === 'BOOKMARK') return;
-        const key = objectKey(object);
-        if (type === 'DELETED') {
-          const old = this.objects.get(key);
-          this.objects.delete(key);
-          this.emit('delete', old ?? object);
-        } else {
-          this.store(key, object);
-        }
-      };
-      const onDone = (error: unknown) => {
-        this.abort = undefined;
-        if (error && !this.stopped) reject(error);
-        else if (failed) reject(failed);
-        else resolve();
-      };
-      watch
-        .watch(
-          this.options.path,
-          {
-            resourceVersion: this.resourceVersion,
-            allowWatchBookmarks: true,
-            timeoutSeconds: timeout,
-            labelSelector: this.options.labelSelector,
-            fieldSelector: this.options.fieldSelector,
-          },
-          onEvent,
-          onDone,
-        )
-        .then((controller) => {
-          this.abort = controller;
-          if (this.stopped) controller.abort();
-        }, reject);
-    });
+  private async watchOnce(): Promise<void> {
+    const abort = new AbortController();
+    this.abort = abort;
+    if (this.stopped) abort.abort();
+    let failed: unknown;
+    const onEvent = ({ type, object }: WatchEvent<T & { code?: number }>) => {
+      if (type === 'ERROR') {
+        // The server reports an expired resource version (410) as an event, not a status code.
+        failed = Object.assign(new Error(`watch error: ${JSON.stringify(object)}`), { code: object.code });
+        abort.abort();
+        return;
+      }
+      const version = object.metadata?.resourceVersion;
+      if (version) this.resourceVersion = version;
+      if (type === 'BOOKMARK') return;
+      const key = objectKey(object);
+      if (type === 'DELETED') {
+        const old = this.objects.get(key);
+        this.objects.delete(key);
+        this.emit('delete', old ?? object);
+      } else {
+        this.store(key, object);
+      }
+    };
+    try {
+      await this.options.client.watch<T & { code?: number }>(
+        this.options.path,
+        {
+          resourceVersion: this.resourceVersion,
+          allowWatchBookmarks: true,
+          timeoutSeconds: this.options.watchTimeoutSeconds ?? Math.round(240 + Math.random() * 120),
+          labelSelector: this.options.labelSelector,
+          fieldSelector: this.options.fieldSelector,
+        },
+        onEvent,
+        abort.signal,
+      );
+    } finally {
+      this.abort = undefined;
+    }
+    if (failed) throw failed;
   }
 }
 

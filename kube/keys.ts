@@ -1,4 +1,7 @@
-import type { KubernetesObject } from '@kubernetes/client-node';
+/** What every Kubernetes object has, as far as caches and keys need. */
+export interface KubernetesObject {
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string };
+}
 
 /** `namespace/name` for namespaced objects, `name` for cluster-scoped ones (as client-go's cache keys). */
 export function objectKey(object: KubernetesObject): string {

@@ -1,13 +1,7 @@
-import {
-  CustomObjectsApi,
-  PatchStrategy,
-  setHeaderOptions,
-  type KubeConfig,
-  type KubernetesListObject,
-} from '@kubernetes/client-node';
 import { SEER_GROUP, SEER_RESOURCES, SEER_VERSION, type SeerKind } from '../api/names.js';
 import type { SeerComponent, SeerDeployment, SeerNode, SeerPod } from '../api/types.js';
 import { Informer } from './informer.js';
+import type { RestClient } from './rest.js';
 
 /** The object type of each kind. */
 export interface SeerObjects {
@@ -17,100 +11,75 @@ export interface SeerObjects {
   SeerNode: SeerNode;
 }
 
+export interface SeerList<T> {
+  items: T[];
+  metadata?: { resourceVersion?: string };
+}
+
 export interface ListOptions {
   namespace?: string;
   labelSelector?: string;
   fieldSelector?: string;
 }
 
-const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+const MERGE_PATCH = 'application/merge-patch+json';
 
 /**
- * Typed access to the Seer resources through client-node's CustomObjectsApi: get, list, create,
- * replace (optimistic concurrency by resourceVersion), merge-patch of spec or status, delete, and
- * informers with server-side selectors.
+ * Typed access to the Seer resources: get, list, create, replace (optimistic concurrency by
+ * resourceVersion), merge-patch of the object or its status, delete, and informers with server-side
+ * selectors.
  */
 export class SeerClient {
-  readonly api: CustomObjectsApi;
+  constructor(readonly rest: RestClient) {}
 
-  constructor(readonly kubeConfig: KubeConfig) {
-    this.api = kubeConfig.makeApiClient(CustomObjectsApi);
+  /** The collection's path, in one namespace or (namespace undefined) across all. */
+  collectionPath(kind: SeerKind, namespace?: string): string {
+    const { plural } = SEER_RESOURCES[kind];
+    const scope = namespace ? `/namespaces/${encodeURIComponent(namespace)}` : '';
+    return `/apis/${SEER_GROUP}/${SEER_VERSION}${scope}/${plural}`;
   }
 
-  private target(kind: SeerKind, namespace?: string) {
-    const resource = SEER_RESOURCES[kind];
-    if (resource.namespaced && !namespace) throw new Error(`${kind} needs a namespace`);
-    return { group: SEER_GROUP, version: SEER_VERSION, plural: resource.plural, namespace: namespace ?? '' };
+  private objectPath(kind: SeerKind, name: string, namespace?: string): string {
+    if (SEER_RESOURCES[kind].namespaced && !namespace) throw new Error(`${kind} ${name} needs a namespace`);
+    return `${this.collectionPath(kind, SEER_RESOURCES[kind].namespaced ? namespace : undefined)}/${encodeURIComponent(name)}`;
   }
 
-  async get<K extends SeerKind>(kind: K, name: string, namespace?: string): Promise<SeerObjects[K]> {
-    const t = this.target(kind, namespace);
-    return SEER_RESOURCES[kind].namespaced
-      ? this.api.getNamespacedCustomObject({ ...t, name })
-      : this.api.getClusterCustomObject({ ...t, name });
+  get<K extends SeerKind>(kind: K, name: string, namespace?: string): Promise<SeerObjects[K]> {
+    return this.rest.request('GET', this.objectPath(kind, name, namespace));
   }
 
-  async list<K extends SeerKind>(
-    kind: K,
-    options: ListOptions = {},
-  ): Promise<KubernetesListObject<SeerObjects[K]>> {
-    const { group, version, plural } = this.target(kind, options.namespace ?? 'unused');
-    const selectors = { labelSelector: options.labelSelector, fieldSelector: options.fieldSelector };
-    return options.namespace
-      ? this.api.listNamespacedCustomObject({
-          group,
-          version,
-          plural,
-          namespace: options.namespace,
-          ...selectors,
-        })
-      : this.api.listClusterCustomObject({ group, version, plural, ...selectors });
+  list<K extends SeerKind>(kind: K, options: ListOptions = {}): Promise<SeerList<SeerObjects[K]>> {
+    return this.rest.request('GET', this.collectionPath(kind, options.namespace), {
+      query: { labelSelector: options.labelSelector, fieldSelector: options.fieldSelector },
+    });
   }
 
-  async create<K extends SeerKind>(kind: K, object: SeerObjects[K]): Promise<SeerObjects[K]> {
-    const t = this.target(kind, object.metadata?.namespace);
-    return SEER_RESOURCES[kind].namespaced
-      ? this.api.createNamespacedCustomObject({ ...t, body: object })
-      : this.api.createClusterCustomObject({ ...t, body: object });
+  create<K extends SeerKind>(kind: K, object: SeerObjects[K]): Promise<SeerObjects[K]> {
+    const namespace = SEER_RESOURCES[kind].namespaced ? (object.metadata?.namespace ?? 'default') : undefined;
+    return this.rest.request('POST', this.collectionPath(kind, namespace), { body: object });
   }
 
   /** Replaces the whole object; fails with 409 when it changed since `object.metadata.resourceVersion`. */
-  async replace<K extends SeerKind>(kind: K, object: SeerObjects[K]): Promise<SeerObjects[K]> {
-    const name = object.metadata?.name ?? '';
-    const t = this.target(kind, object.metadata?.namespace);
-    return SEER_RESOURCES[kind].namespaced
-      ? this.api.replaceNamespacedCustomObject({ ...t, name, body: object })
-      : this.api.replaceClusterCustomObject({ ...t, name, body: object });
+  replace<K extends SeerKind>(kind: K, object: SeerObjects[K]): Promise<SeerObjects[K]> {
+    const path = this.objectPath(kind, object.metadata?.name ?? '', object.metadata?.namespace);
+    return this.rest.request('PUT', path, { body: object });
   }
 
   /** A JSON merge patch of the object (metadata and spec). */
-  async patch<K extends SeerKind>(kind: K, name: string, namespace: string | undefined, patch: object) {
-    const t = this.target(kind, namespace);
-    const result: Promise<SeerObjects[K]> = SEER_RESOURCES[kind].namespaced
-      ? this.api.patchNamespacedCustomObject({ ...t, name, body: patch }, mergePatch)
-      : this.api.patchClusterCustomObject({ ...t, name, body: patch }, mergePatch);
-    return result;
+  patch<K extends SeerKind>(kind: K, name: string, namespace: string | undefined, patch: object): Promise<SeerObjects[K]> {
+    return this.rest.request('PATCH', this.objectPath(kind, name, namespace), { body: patch, contentType: MERGE_PATCH });
   }
 
   /** A JSON merge patch of the status subresource. */
-  async patchStatus<K extends SeerKind>(
-    kind: K,
-    name: string,
-    namespace: string | undefined,
-    status: object,
-  ) {
-    const t = this.target(kind, namespace);
-    const body = { status };
-    const result: Promise<SeerObjects[K]> = SEER_RESOURCES[kind].namespaced
-      ? this.api.patchNamespacedCustomObjectStatus({ ...t, name, body }, mergePatch)
-      : this.api.patchClusterCustomObjectStatus({ ...t, name, body }, mergePatch);
-    return result;
+  patchStatus<K extends SeerKind>(kind: K, name: string, namespace: string | undefined, status: object): Promise<SeerObjects[K]> {
+    return this.rest.request('PATCH', `${this.objectPath(kind, name, namespace)}/status`, {
+      body: { status },
+      contentType: MERGE_PATCH,
+    });
   }
 
   async delete(kind: SeerKind, name: string, namespace?: string): Promise<void> {
-    const t = this.target(kind, namespace);
-    if (SEER_RESOURCES[kind].namespaced) await this.api.deleteNamespacedCustomObject({ ...t, name });
-    else await this.api.deleteClusterCustomObject({ ...t, name });
+    await this.rest.request('DELETE', this.objectPath(kind, name, namespace));
   }
 
   /** A cache of the kind (one namespace or all), kept current by list + watch with these selectors. */
@@ -118,12 +87,9 @@ export class SeerClient {
     kind: K,
     options: ListOptions & { onError?: (error: unknown) => void } = {},
   ): Informer<SeerObjects[K]> {
-    const { plural } = SEER_RESOURCES[kind];
-    const scope = options.namespace ? `/namespaces/${options.namespace}` : '';
     return new Informer<SeerObjects[K]>({
-      kubeConfig: this.kubeConfig,
-      path: `/apis/${SEER_GROUP}/${SEER_VERSION}${scope}/${plural}`,
-      list: () => this.list(kind, options),
+      client: this.rest,
+      path: this.collectionPath(kind, options.namespace),
       labelSelector: options.labelSelector,
       fieldSelector: options.fieldSelector,
       onError: options.onError,

@@ -1,7 +1,7 @@
-import { CoordinationV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { NODE_LEASE_NAMESPACE, nodeLeaseName } from '../../api/names.js';
 import { errorMessage, isNotFound } from '../../kube/errors.js';
+import type { RestClient } from '../../kube/rest.js';
 
 /** RFC 3339 with microseconds, the wire format of a Lease's MicroTime fields. */
 export function microTime(date = new Date()): string {
@@ -9,7 +9,7 @@ export function microTime(date = new Date()): string {
 }
 
 export interface HeartbeatOptions {
-  kubeConfig: KubeConfig;
+  client: RestClient;
   nodeName: string;
   intervalSeconds: number;
   leaseDurationSeconds: number;
@@ -21,15 +21,12 @@ export interface HeartbeatOptions {
  * logged and retried at the next tick; the processes on the host are not affected by them.
  */
 export class Heartbeat {
-  private readonly api: CoordinationV1Api;
   private timer: NodeJS.Timeout | undefined;
   private renewing: Promise<void> | undefined;
   /** When the Lease was last renewed successfully. */
   lastRenewed: Date | undefined;
 
-  constructor(private readonly options: HeartbeatOptions) {
-    this.api = options.kubeConfig.makeApiClient(CoordinationV1Api);
-  }
+  constructor(private readonly options: HeartbeatOptions) {}
 
   async start(): Promise<void> {
     await this.renew();
@@ -49,36 +46,23 @@ export class Heartbeat {
   private async renewOnce(): Promise<void> {
     const name = nodeLeaseName(this.options.nodeName);
     const now = microTime();
-    const patch = () =>
-      this.api.patchNamespacedLease(
-        {
-          name,
-          namespace: NODE_LEASE_NAMESPACE,
-          body: {
-            spec: {
-              holderIdentity: this.options.nodeName,
-              leaseDurationSeconds: this.options.leaseDurationSeconds,
-              renewTime: now,
-            },
-          },
-        },
-        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-      );
+    const leases = `/apis/coordination.k8s.io/v1/namespaces/${NODE_LEASE_NAMESPACE}/leases`;
+    const spec = {
+      holderIdentity: this.options.nodeName,
+      leaseDurationSeconds: this.options.leaseDurationSeconds,
+      renewTime: now,
+    };
     try {
       try {
-        await patch();
+        await this.options.client.request('PATCH', `${leases}/${name}`, {
+          body: { spec },
+          contentType: 'application/merge-patch+json',
+        });
       } catch (error) {
         if (!isNotFound(error)) throw error;
-        // Created bare, then renewed by the patch: the generated client would format MicroTime
-        // fields with milliseconds, which the API server refuses.
-        await this.api.createNamespacedLease({
-          namespace: NODE_LEASE_NAMESPACE,
-          body: {
-            metadata: { name, namespace: NODE_LEASE_NAMESPACE },
-            spec: { holderIdentity: this.options.nodeName },
-          },
+        await this.options.client.request('POST', leases, {
+          body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name }, spec: { ...spec, acquireTime: now } },
         });
-        await patch();
       }
       this.lastRenewed = new Date();
     } catch (error) {

@@ -71,13 +71,15 @@ export class PodManager {
   private readonly preparing = new Map<string, Preparation>();
   private readonly written = new Map<string, SeerPodStatus>();
   private readonly inFlight = new Map<string, AbortController>();
+  private readonly statusWrites = new Map<string, Promise<void>>();
   private readonly queue: WorkQueue;
   private readonly log: Logger;
 
   constructor(private readonly options: PodManagerOptions) {
     this.log = options.logger;
     this.queue = new WorkQueue((key) => this.reconcile(key), {
-      workers: 4,
+      // Pod work is mostly waiting on the API server, the disk and child processes.
+      workers: 16,
       baseRetryMs: 200,
       maxRetryMs: 30_000,
       onError: (key, error) => this.log.warn({ pod: key, err: errorMessage(error) }, 'pod sync failed; retrying'),
@@ -182,6 +184,7 @@ export class PodManager {
     const name = pod.metadata.name ?? '';
     const abort = new AbortController();
     this.inFlight.set(key, abort);
+    let slowPull: NodeJS.Timeout | undefined;
     const record: PodRecord = {
       uid: pod.metadata.uid ?? '',
       namespace: pod.metadata.namespace ?? 'default',
@@ -195,8 +198,8 @@ export class PodManager {
     try {
       // Written first, so an agent that dies half-way still knows what to clean up.
       await writePodRecord(layout, record);
-      this.setPreparing(key, 'Pulling', 'pulling packages');
-      await this.writeStatus(key, pod, undefined);
+      // Tell people about a pull only when it takes a while: a cached package is ready at once.
+      slowPull = setTimeout(() => void this.writeStatus(key, pod, undefined).catch(() => undefined), 250);
       const specs = [];
       const timings = { pull_ms: 0, unpack_ms: 0, start_ms: 0 };
       let mark = performance.now();
@@ -222,6 +225,7 @@ export class PodManager {
           throw new PodCannotRun({ reason: 'InvalidContainer', message: errorMessage(error) });
         }
       }
+      clearTimeout(slowPull);
       record.shared_files = await this.wireComponents(pod);
       const runtime: PodRuntime = { record, supervisors: new Map(), startTime: new Date().toISOString() };
       await mkdir(layout.logDir(name), { recursive: true });
@@ -251,6 +255,7 @@ export class PodManager {
       }
       throw error;
     } finally {
+      clearTimeout(slowPull);
       this.inFlight.delete(key);
     }
   }
@@ -368,7 +373,19 @@ export class PodManager {
     await rm(layout.podDir(name), { recursive: true, force: true });
   }
 
-  private async writeStatus(key: string, pod: SeerPod, runtime: PodRuntime | undefined): Promise<void> {
+  /** Writes are chained per pod, so an older status can never land after a newer one. */
+  private writeStatus(key: string, pod: SeerPod, runtime: PodRuntime | undefined): Promise<void> {
+    const write = (this.statusWrites.get(key) ?? Promise.resolve())
+      .catch(() => undefined)
+      .then(() => this.writeStatusNow(key, pod, runtime));
+    this.statusWrites.set(key, write);
+    void write.finally(() => {
+      if (this.statusWrites.get(key) === write) this.statusWrites.delete(key);
+    }).catch(() => undefined);
+    return write;
+  }
+
+  private async writeStatusNow(key: string, pod: SeerPod, runtime: PodRuntime | undefined): Promise<void> {
     const previous = this.written.get(key) ?? pod.status;
     const containers = runtime
       ? [...runtime.supervisors.values()].map((s) => s.status())

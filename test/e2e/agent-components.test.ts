@@ -6,7 +6,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { COMPONENT_LABEL } from '../../api/names.js';
 import type { SeerPod } from '../../api/types.js';
-import { loadKubeConfig } from '../../kube/config.js';
+import { RestClient } from '../../kube/rest.js';
 import { isNotFound } from '../../kube/errors.js';
 import { SeerClient } from '../../kube/seer-client.js';
 import { eventually, startAgentProcess, type AgentProcess } from '../support/agent.js';
@@ -33,7 +33,7 @@ before(async () => {
   cluster = await startTestCluster();
   await cluster.kubectlOk(['apply', '-f', 'crds/']);
   await cluster.kubectlOk(['wait', '--for=condition=Established', 'crd', '--all']);
-  client = new SeerClient(loadKubeConfig(cluster.kubeconfig));
+  client = new SeerClient(RestClient.fromKubeconfig(cluster.kubeconfig));
   work = await mkdtemp(path.join(os.tmpdir(), 'seer-agent-components-'));
   agent = await startAgentProcess({ nodeName: 'node-c', root: path.join(work, 'root'), kubeconfig: cluster.kubeconfig });
   const containerDir = path.join(agent.root, 'pod', 'web-instance', 'container', 'web');

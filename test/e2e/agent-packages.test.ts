@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import { pushPackage } from '../../agent/packages/build.js';
 import type { SeerPod } from '../../api/types.js';
 import { freePort } from '../../cli/control-plane/ports.js';
-import { loadKubeConfig } from '../../kube/config.js';
+import { RestClient } from '../../kube/rest.js';
 import { isNotFound } from '../../kube/errors.js';
 import { SeerClient } from '../../kube/seer-client.js';
 import { eventually, startAgentProcess, type AgentProcess } from '../support/agent.js';
@@ -27,7 +27,7 @@ before(async () => {
   cluster = await startTestCluster();
   await cluster.kubectlOk(['apply', '-f', 'crds/']);
   await cluster.kubectlOk(['wait', '--for=condition=Established', 'crd', '--all']);
-  client = new SeerClient(loadKubeConfig(cluster.kubeconfig));
+  client = new SeerClient(RestClient.fromKubeconfig(cluster.kubeconfig));
   registry = await startRegistry();
   deadRegistry = `127.0.0.1:${await freePort()}`;
   work = await mkdtemp(path.join(os.tmpdir(), 'seer-agent-packages-'));

@@ -7,8 +7,7 @@ import { after, before, test } from 'node:test';
 import { AGENT_FINALIZER, RELOAD_ANNOTATION, RESTART_ANNOTATION } from '../../api/names.js';
 import type { SeerNode, SeerPod } from '../../api/types.js';
 import { isAlive } from '../../cli/control-plane/processes.js';
-import { CoordinationV1Api } from '@kubernetes/client-node';
-import { loadKubeConfig } from '../../kube/config.js';
+import { RestClient } from '../../kube/rest.js';
 import { isNotFound } from '../../kube/errors.js';
 import { SeerClient } from '../../kube/seer-client.js';
 import { eventually, startAgentProcess, type AgentProcess } from '../support/agent.js';
@@ -24,7 +23,7 @@ before(async () => {
   cluster = await startTestCluster();
   await cluster.kubectlOk(['apply', '-f', 'crds/']);
   await cluster.kubectlOk(['wait', '--for=condition=Established', 'crd', '--all']);
-  client = new SeerClient(loadKubeConfig(cluster.kubeconfig));
+  client = new SeerClient(RestClient.fromKubeconfig(cluster.kubeconfig));
   work = await mkdtemp(path.join(os.tmpdir(), 'seer-agent-pods-'));
   agent = await startAgentProcess({ nodeName: 'node-a', root: path.join(work, 'root'), kubeconfig: cluster.kubeconfig });
 });
@@ -65,8 +64,11 @@ test('the agent registers its SeerNode with capacity, addresses and a Ready cond
   assert.equal(status.root_dir, agent.root);
   assert.equal(status.conditions?.find((c) => c.type === 'Ready')?.status, 'True');
 
-  const leases = loadKubeConfig(cluster.kubeconfig).makeApiClient(CoordinationV1Api);
-  const read = () => leases.readNamespacedLease({ name: 'seer-node-node-a', namespace: 'kube-node-lease' });
+  interface Lease {
+    spec?: { holderIdentity?: string; renewTime?: string };
+  }
+  const read = () =>
+    client.rest.request<Lease>('GET', '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/seer-node-node-a');
   const first = await eventually('the node Lease', read);
   assert.equal(first.spec?.holderIdentity, 'node-a');
   const renewTime = (lease: typeof first) => new Date(lease.spec?.renewTime ?? 0).getTime();

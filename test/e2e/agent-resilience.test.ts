@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { AGENT_FINALIZER } from '../../api/names.js';
 import type { SeerPod } from '../../api/types.js';
 import { isAlive } from '../../cli/control-plane/processes.js';
-import { loadKubeConfig } from '../../kube/config.js';
+import { RestClient } from '../../kube/rest.js';
 import { isNotFound } from '../../kube/errors.js';
 import { SeerClient } from '../../kube/seer-client.js';
 import { eventually, startAgentProcess, type AgentProcess } from '../support/agent.js';
@@ -23,24 +23,48 @@ let work: string;
 let root: string;
 let agent: AgentProcess | undefined;
 let sleeper: { reference: string; digest: string; file: string };
+let slowServer: http.Server;
+let slowRequests = 0;
+let slowHost: string;
 
 const startAgent = async () => {
-  agent = await startAgentProcess({ nodeName: 'node-r', root, kubeconfig: cluster.kubeconfig });
+  agent = await startAgentProcess({
+    nodeName: 'node-r',
+    root,
+    kubeconfig: cluster.kubeconfig,
+    // Plain http is allowed only to hosts listed as insecure.
+    args: ['--insecure-registry', slowHost],
+  });
   return agent;
 };
+
+/** Serves the sleeper package's first half, then stalls: a pull that stays in progress. */
+async function startSlowServer(): Promise<void> {
+  const body = await readFile(sleeper.file);
+  slowServer = http.createServer((_request, response) => {
+    slowRequests++;
+    response.writeHead(200, { 'content-length': body.length });
+    response.write(body.subarray(0, body.length >> 1));
+  });
+  await new Promise<void>((resolve) => slowServer.listen(0, '127.0.0.1', resolve));
+  slowHost = `127.0.0.1:${(slowServer.address() as AddressInfo).port}`;
+}
 
 before(async () => {
   cluster = await startTestCluster();
   await cluster.kubectlOk(['apply', '-f', 'crds/']);
   await cluster.kubectlOk(['wait', '--for=condition=Established', 'crd', '--all']);
-  client = new SeerClient(loadKubeConfig(cluster.kubeconfig));
+  client = new SeerClient(RestClient.fromKubeconfig(cluster.kubeconfig));
   work = await mkdtemp(path.join(os.tmpdir(), 'seer-agent-resilience-'));
   root = path.join(work, 'root');
   sleeper = await makePackage({ 'bin/app': SLEEPER });
+  await startSlowServer();
   await startAgent();
 });
 
 after(async () => {
+  slowServer?.closeAllConnections();
+  slowServer?.close();
   await agent?.stop();
   await cluster?.stop();
   if (work) await rm(work, { recursive: true, force: true });
@@ -148,30 +172,16 @@ test('processes run on while the API server is away, and status catches up when 
 });
 
 test('a pod deleted while its package is still downloading is cleaned up and released', async () => {
-  const body = await readFile(sleeper.file);
-  let requests = 0;
-  // Sends the first half, then waits: the pull stays in progress until the pod is deleted.
-  const server = http.createServer((_request, response) => {
-    requests++;
-    response.writeHead(200, { 'content-length': body.length });
-    response.write(body.subarray(0, body.length >> 1));
+  const url = `http://${slowHost}/slow.tar.gz`;
+  await client.create(
+    'SeerPod',
+    seerPod('slow', { node_name: 'node-r', containers: [{ name: 'main', package: url, commands: { start: 'bin/app' } }] }),
+  );
+  await eventually('the download under way', async () => {
+    const p = await pod('slow');
+    return slowRequests > 0 && p?.metadata.finalizers?.includes(AGENT_FINALIZER) && p.status?.reason === 'Pulling';
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/slow.tar.gz`;
-  try {
-    await client.create(
-      'SeerPod',
-      seerPod('slow', { node_name: 'node-r', containers: [{ name: 'main', package: url, commands: { start: 'bin/app' } }] }),
-    );
-    await eventually('the download under way', async () => {
-      const p = await pod('slow');
-      return requests > 0 && p?.metadata.finalizers?.includes(AGENT_FINALIZER) && p.status?.phase === 'Pending';
-    });
-    await client.delete('SeerPod', 'slow', 'default');
-    await eventually('the pod released', async () => (await pod('slow')) === undefined, 20_000);
-    assert.equal(existsSync(path.join(root, 'pod', 'slow')), false);
-  } finally {
-    server.closeAllConnections();
-    server.close();
-  }
+  await client.delete('SeerPod', 'slow', 'default');
+  await eventually('the pod released', async () => (await pod('slow')) === undefined, 20_000);
+  assert.equal(existsSync(path.join(root, 'pod', 'slow')), false);
 });

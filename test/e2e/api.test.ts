@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import yaml from 'js-yaml';
 import type { AnySeerObject } from '../../api/types.js';
 import { repoPath } from '../../common/paths.js';
-import { loadKubeConfig } from '../../kube/config.js';
+import { RestClient } from '../../kube/rest.js';
 import { SeerClient } from '../../kube/seer-client.js';
 import { completeObjects } from '../fixtures/complete-objects.js';
 import { startTestCluster, type TestCluster } from '../support/control-plane.js';
@@ -257,7 +257,7 @@ describe('types and CRDs agree: typed objects sent with client-node come back un
 
   before(async () => {
     await cluster.kubectlOk(['create', 'namespace', namespace]);
-    client = new SeerClient(loadKubeConfig(cluster.kubeconfig));
+    client = new SeerClient(RestClient.fromKubeconfig(cluster.kubeconfig));
   });
 
   let created = 0;
