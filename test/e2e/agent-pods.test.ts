@@ -6,6 +6,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { AGENT_FINALIZER, RELOAD_ANNOTATION, RESTART_ANNOTATION } from '../../api/names.js';
 import type { SeerNode, SeerPod } from '../../api/types.js';
+import { freePort } from '../../cli/control-plane/ports.js';
 import { isAlive } from '../../cli/control-plane/processes.js';
 import { RestClient } from '../../kube/rest.js';
 import { isNotFound } from '../../kube/errors.js';
@@ -216,4 +217,58 @@ while true; do sleep 0.1; done
 
   await client.delete('SeerPod', 'requests', 'default');
   await eventually('requests gone', () => gone('requests'));
+});
+
+test('a forking daemon (a real nginx) runs through its pid file, reloads, and stops with its stop command', async () => {
+  const port = await freePort();
+  const nginx = '/usr/sbin/nginx -p "$SEER_CONTAINER_DIR" -c conf/nginx.conf';
+  const pkg = await makePackage({
+    'conf/nginx.conf': `error_log logs/error.log notice;
+pid logs/nginx.pid;
+events {}
+http {
+  access_log logs/access.log;
+  client_body_temp_path tmp; proxy_temp_path tmp; fastcgi_temp_path tmp; uwsgi_temp_path tmp; scgi_temp_path tmp;
+  server { listen 127.0.0.1:${port}; location / { return 200 "served by seer\\n"; } }
+}
+`,
+    'logs/.keep': '',
+    'tmp/.keep': '',
+  });
+  await client.create(
+    'SeerPod',
+    seerPod('nginx', {
+      node_name: 'node-a',
+      containers: [
+        {
+          name: 'nginx',
+          package: pkg.reference,
+          mode: 'forking',
+          pid_file: 'logs/nginx.pid',
+          commands: { start: nginx, stop: `${nginx} -s quit`, reload: `${nginx} -s reload` },
+          ports: [{ name: 'http', container_port: port }],
+          readiness_probe: { http_get: { port: 'http', path: '/' }, period_seconds: 1 },
+        },
+      ],
+    }),
+  );
+  const ready = await eventually('nginx Ready', async () => {
+    const p = await pod('nginx');
+    return p?.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True' ? p : undefined;
+  });
+  const pid = ready.status?.container_statuses?.[0]?.state?.running?.pid ?? 0;
+  const pidFile = path.join(agent.root, 'pod', 'nginx', 'container', 'nginx', 'logs', 'nginx.pid');
+  assert.equal(Number((await readFile(pidFile, 'utf8')).trim()), pid, 'the supervised pid is the daemon’s');
+  const response = await fetch(`http://127.0.0.1:${port}/`);
+  assert.equal(await response.text(), 'served by seer\n');
+
+  await client.patch('SeerPod', 'nginx', 'default', { metadata: { annotations: { [RELOAD_ANNOTATION]: '1' } } });
+  const errorLog = path.join(agent.root, 'pod', 'nginx', 'container', 'nginx', 'logs', 'error.log');
+  await eventually('nginx reloaded', async () => /reconfiguring|signal 1 \(SIGHUP\)/.test(await readFile(errorLog, 'utf8')));
+  assert.ok(isAlive(pid), 'a reload keeps the master process');
+
+  await client.delete('SeerPod', 'nginx', 'default');
+  await eventually('nginx gone', () => gone('nginx'));
+  assert.equal(isAlive(pid), false);
+  await assert.rejects(fetch(`http://127.0.0.1:${port}/`));
 });
