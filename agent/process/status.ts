@@ -1,0 +1,62 @@
+/**
+ * A container's observed state, in the shape the SeerPod status uses (lowercase words joined by
+ * underscores). Exactly one of `waiting`, `running` and `terminated` is set.
+ */
+export interface ContainerState {
+  waiting?: { reason?: string; message?: string };
+  running?: { pid?: number; started_at?: string };
+  terminated?: ContainerStateTerminated;
+}
+
+export interface ContainerStateTerminated {
+  /** Absent when the exit code cannot be known (the process was not a child of this agent). */
+  exit_code?: number;
+  signal?: number;
+  reason?: string;
+  message?: string;
+  started_at?: string;
+  finished_at?: string;
+}
+
+export interface ContainerStatus {
+  name: string;
+  ready: boolean;
+  /** True while a process is running for this container. */
+  started: boolean;
+  /** Automatic restarts (crashes, exits under `always`, liveness failures); requested restarts are not counted. */
+  restart_count: number;
+  pid?: number;
+  state: ContainerState;
+  /** The previous termination, kept while the container runs again or waits to. */
+  last_state?: ContainerState;
+}
+
+export const WaitingReason = {
+  /** Not started yet. */
+  ContainerCreating: 'ContainerCreating',
+  /** A forking start command is running or its pid file is awaited. */
+  Starting: 'Starting',
+  /** Waiting for the backoff delay before an automatic restart. */
+  CrashLoopBackOff: 'CrashLoopBackOff',
+  /** The process could not be started (missing directory or user, failing forking start command). */
+  StartError: 'StartError',
+  /** The forking start command succeeded but its pid file never named a running process. */
+  PidFileMissing: 'PidFileMissing',
+} as const;
+
+export const TerminatedReason = {
+  /** Exited with code 0. */
+  Completed: 'Completed',
+  /** Exited with a non-zero code. */
+  Error: 'Error',
+  /** Killed by SIGKILL it did not get from us (OOM killer, `kill -9`). */
+  Killed: 'Killed',
+  /** Ended by any other signal it did not get from us. */
+  Signal: 'Signal',
+  /** Killed by the supervisor after its liveness probe failed `failure_threshold` times. */
+  LivenessProbeFailed: 'LivenessProbeFailed',
+  /** Ended by a stop or restart the supervisor was asked for. */
+  Stopped: 'Stopped',
+  /** Exited, but the exit code cannot be known: it was not a child of this agent. */
+  Unknown: 'Unknown',
+} as const;

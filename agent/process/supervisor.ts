@@ -1,0 +1,734 @@
+import { EventEmitter } from 'node:events';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pino, { type Logger } from 'pino';
+import { DEFAULT_BACKOFF, RestartBackoff, type BackoffSettings } from './backoff.js';
+import { processEnvironment } from './environment.js';
+import {
+  awaitPidFile,
+  describeCommandResult,
+  launchForeground,
+  launchForking,
+  runCommand,
+  StartFailure,
+  type CommandContext,
+  type Launched,
+} from './launch.js';
+import { fileSize, logPaths, logTail, type LogPaths } from './log-files.js';
+import { DEFAULT_LOG_ROTATION, LogRotator, type LogRotationSettings } from './log-rotation.js';
+import { ProbeWorker } from './probe-worker.js';
+import type { ProbeResult, ProbeTarget } from './probes.js';
+import { groupMembers, isRunning, killGroupRemnants } from './proc.js';
+import type { ProcessSpec } from './spec.js';
+import { readStateFile, writeStateFile, type PersistedContainer } from './state-file.js';
+import {
+  TerminatedReason,
+  WaitingReason,
+  type ContainerState,
+  type ContainerStateTerminated,
+  type ContainerStatus,
+} from './status.js';
+import { terminatedState, type ExitCause } from './termination.js';
+import { resolveUser, type UserIdentity } from './user.js';
+import { WatchedProcess, type ExitInfo } from './watched-process.js';
+
+export interface SupervisorOptions {
+  logger?: Logger;
+  backoff?: Partial<BackoffSettings>;
+  logRotation?: Partial<LogRotationSettings>;
+  /** Forking mode: bound on the start command's exit plus the pid file naming a live process. Default 60 s. */
+  startTimeoutMs?: number;
+  /** Bound on reload and restart commands. Default 60 s. */
+  commandTimeoutMs?: number;
+  /** How often a process that is not our child (daemon, adopted) is checked. Default 50 ms. */
+  pollIntervalMs?: number;
+}
+
+/**
+ * `starting`: a launch is under way; `backoff`: an automatic restart is due; `stopping`: the stop
+ * sequence is running; `stopped`: told to stop; `exited`: ended and the policy says no restart;
+ * `failed`: could not start and the policy says no retry.
+ */
+type Phase = 'idle' | 'starting' | 'running' | 'stopping' | 'backoff' | 'stopped' | 'exited' | 'failed';
+
+const SIGKILL_WAIT_MS = 10_000;
+
+let silentLogger: Logger | undefined;
+
+function formatDelay(ms: number): string {
+  return ms < 1000 ? `${ms}ms` : `${Number((ms / 1000).toFixed(1))}s`;
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Runs one container's process on this host and keeps it running according to its restart policy,
+ * probes and requests (stop, reload, restart). Emits 'status' whenever the observable status changes.
+ *
+ * All state changes go through one queue, so a stop requested during a restart waits for it and then
+ * stops the new process. A requested restart does not count in `restart_count`, which counts what the
+ * restart policy did (as in Kubernetes, where it signals trouble).
+ */
+export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus] }> {
+  private readonly logger: Logger;
+  private readonly logs: LogPaths;
+  private readonly backoff: RestartBackoff;
+  private readonly rotator: LogRotator;
+  private readonly startTimeoutMs: number;
+  private readonly commandTimeoutMs: number;
+  private readonly pollIntervalMs: number;
+
+  private phase: Phase = 'idle';
+  private run: WatchedProcess | undefined;
+  /** Whether the supervised pid is the program itself rather than a shell running it. */
+  private execs = true;
+  private stderrOffset = 0;
+  /** Set by whoever ends the process on purpose, read when its exit arrives. */
+  private exitCause: ExitCause | undefined;
+  private restartCommandRunning = false;
+  /** Foreground mode: exits until then follow a restart command and are not crashes. */
+  private restartCommandUntil = 0;
+  private state: ContainerState = { waiting: { reason: WaitingReason.ContainerCreating } };
+  private lastState: ContainerState | undefined;
+  private restartCount = 0;
+  private ready = false;
+  private backoffTimer: NodeJS.Timeout | undefined;
+  private nextRestartAt: Date | undefined;
+  private probes: ProbeWorker[] = [];
+  private context: CommandContext | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private lastEmitted = '';
+  private detached = false;
+
+  constructor(
+    readonly spec: ProcessSpec,
+    options: SupervisorOptions = {},
+  ) {
+    super();
+    silentLogger ??= pino({ level: 'silent' });
+    this.logger = (options.logger ?? silentLogger).child({ container: spec.name });
+    this.logs = logPaths(spec.log_dir, spec.name);
+    this.backoff = new RestartBackoff({ ...DEFAULT_BACKOFF, ...options.backoff });
+    this.rotator = new LogRotator(
+      [this.logs.stdout, this.logs.stderr],
+      { ...DEFAULT_LOG_ROTATION, ...options.logRotation },
+      this.logger,
+    );
+    this.startTimeoutMs = options.startTimeoutMs ?? 60_000;
+    this.commandTimeoutMs = options.commandTimeoutMs ?? 60_000;
+    this.pollIntervalMs = options.pollIntervalMs ?? 50;
+  }
+
+  /**
+   * Starts the process and supervises it from now on; does nothing while it runs or a restart is due.
+   * On a fresh supervisor whose state file names a live process, that process is adopted instead of
+   * starting a second one.
+   */
+  start(): Promise<void> {
+    return this.serial(async () => {
+      if (this.run || this.phase === 'starting' || this.phase === 'backoff') return;
+      await this.startNow();
+    });
+  }
+
+  /**
+   * Takes over from a previous agent using the state file. A process still running (same pid, same
+   * start time) is watched again without a restart; one that ended meanwhile is reported and the
+   * restart policy applies; a due restart is carried out. True only if a live process was adopted.
+   */
+  adopt(): Promise<boolean> {
+    return this.serial(async () => {
+      if (this.run || this.phase === 'starting' || this.phase === 'backoff') return this.phase === 'running';
+      const saved = await this.readSaved();
+      if (!saved) return false;
+      this.detached = false;
+      this.restore(saved);
+      switch (saved.phase) {
+        case 'running':
+          return this.adoptRunning(saved);
+        case 'backoff': {
+          this.rotator.start();
+          const due = saved.backoff.next_restart_at ? Date.parse(saved.backoff.next_restart_at) : Date.now();
+          this.state = saved.state;
+          this.scheduleRestart(Math.max(0, due - Date.now()));
+          return false;
+        }
+        default:
+          this.phase = saved.phase;
+          this.state = saved.state;
+          this.notify();
+          return false;
+      }
+    });
+  }
+
+  /**
+   * The stop sequence: the stop command if any, then SIGTERM to the process group, then SIGKILL once
+   * the grace period (`stop_timeout_seconds`) is over. No restart follows. Resolves when the process is gone.
+   */
+  stop(message = 'stopped by the agent'): Promise<void> {
+    return this.serial(async () => {
+      this.clearBackoffTimer();
+      if (this.run) {
+        await this.stopRun(this.run, message);
+      } else if (this.phase === 'backoff' || this.phase === 'starting') {
+        this.state = {
+          terminated: { reason: TerminatedReason.Stopped, message, finished_at: new Date().toISOString() },
+        };
+      }
+      if (this.phase === 'idle') return;
+      this.phase = 'stopped';
+      this.rotator.stop();
+      this.persist();
+      this.notify();
+    });
+  }
+
+  /** The reload command if there is one, else SIGHUP to the main process. Rejects if it is not running. */
+  async reload(): Promise<void> {
+    const run = this.run;
+    if (!run || this.phase !== 'running') throw new Error(`container ${this.spec.name} is not running`);
+    const command = this.spec.commands.reload;
+    if (command) {
+      const since = fileSize(this.logs.stderr);
+      const result = await runCommand(command, await this.commandContext(), this.commandTimeoutMs);
+      if (result.timedOut || result.code !== 0) {
+        const tail = logTail(this.logs.stderr, since);
+        throw new Error(
+          `${describeCommandResult('reload', result, this.commandTimeoutMs)}${tail ? `: ${tail}` : ''}`,
+        );
+      }
+      return;
+    }
+    // A shell running a compound command would die of SIGHUP and leave its program behind: then the group gets it.
+    if (!run.signal('SIGHUP', !this.execs)) throw new Error(`container ${this.spec.name} is not running`);
+  }
+
+  /**
+   * The restart command if there is one (in forking mode the pid file is read again afterwards), else
+   * the stop sequence and a new start. Not counted in `restart_count`. Starts the container if it is not running.
+   */
+  restart(): Promise<void> {
+    return this.serial(async () => {
+      this.clearBackoffTimer();
+      const command = this.spec.commands.restart;
+      const run = this.run;
+      if (command && run) {
+        await this.runRestartCommand(run, command);
+        return;
+      }
+      if (run) await this.stopRun(run, 'restarted on request');
+      await this.startNow();
+    });
+  }
+
+  status(): ContainerStatus {
+    const status: ContainerStatus = {
+      name: this.spec.name,
+      ready: this.ready && this.run !== undefined,
+      started: this.run !== undefined,
+      restart_count: this.restartCount,
+      state: structuredClone(this.state),
+    };
+    if (this.run) status.pid = this.run.pid;
+    if (this.lastState) status.last_state = structuredClone(this.lastState);
+    return status;
+  }
+
+  /** Stops watching without touching the process (agent shutdown); a later `adopt()` takes over. */
+  detach(): void {
+    this.detached = true;
+    this.clearBackoffTimer();
+    this.stopProbes();
+    this.rotator.stop();
+    this.run?.release();
+    if (this.phase !== 'idle') this.persist();
+  }
+
+  private serial<T>(task: () => Promise<T>): Promise<T> {
+    const result = this.queue.then(task);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  private async commandContext(): Promise<CommandContext> {
+    if (this.context) return this.context;
+    let identity: UserIdentity | undefined;
+    if (this.spec.user) {
+      try {
+        identity = await resolveUser(this.spec.user);
+      } catch (error) {
+        throw new StartFailure('StartError', errorMessage(error));
+      }
+    }
+    this.context = {
+      directory: path.resolve(this.spec.directory),
+      env: processEnvironment(this.spec.env, identity),
+      identity,
+      logs: this.logs,
+    };
+    return this.context;
+  }
+
+  private async launch(asRestart: boolean): Promise<void> {
+    this.clearBackoffTimer();
+    if (asRestart) this.restartCount += 1;
+    this.phase = 'starting';
+    this.ready = false;
+    if (this.spec.mode === 'forking') {
+      this.state = { waiting: { reason: WaitingReason.Starting } };
+      this.notify();
+    }
+    let launched: Launched;
+    try {
+      const context = await this.commandContext();
+      if (this.spec.mode === 'forking') {
+        if (!this.spec.pid_file) throw new StartFailure('StartError', 'forking mode needs a pid_file');
+        launched = await launchForking(this.spec.commands.start, context, {
+          pidFile: path.resolve(context.directory, this.spec.pid_file),
+          timeoutMs: this.startTimeoutMs,
+          pollIntervalMs: this.pollIntervalMs,
+        });
+      } else {
+        launched = await launchForeground(this.spec.commands.start, context);
+      }
+    } catch (error) {
+      this.startFailed(error);
+      return;
+    }
+    this.execs = launched.execs;
+    this.stderrOffset = launched.stderrOffset;
+    this.logger.info({ pid: launched.process.pid, restart_count: this.restartCount }, 'process started');
+    this.attach(launched.process);
+  }
+
+  private attach(run: WatchedProcess): void {
+    this.run = run;
+    this.phase = 'running';
+    this.state = { running: { pid: run.pid, started_at: run.startedAt.toISOString() } };
+    this.persist();
+    if (this.detached) {
+      run.release();
+      return;
+    }
+    void run.exited.then((exit) => this.onExit(run, exit));
+    this.startProbes(run);
+    this.notify();
+  }
+
+  private async startNow(): Promise<void> {
+    this.detached = false;
+    if (this.phase === 'idle') {
+      const saved = await this.readSaved();
+      if (saved) {
+        this.restore(saved);
+        if (
+          saved.phase === 'running' &&
+          saved.pid !== undefined &&
+          isRunning(saved.pid, saved.proc_start_time)
+        ) {
+          await this.adoptRunning(saved);
+          return;
+        }
+        this.state = saved.state;
+      }
+    }
+    if (this.state.terminated) this.lastState = this.state;
+    this.backoff.reset();
+    this.rotator.start();
+    await this.launch(false);
+  }
+
+  private async readSaved(): Promise<PersistedContainer | undefined> {
+    try {
+      return await readStateFile(this.spec.state_file);
+    } catch (error) {
+      this.logger.warn({ err: error }, 'cannot read the state file; starting afresh');
+      return undefined;
+    }
+  }
+
+  /** What outlives a process: counts, the last termination, the backoff sequence. */
+  private restore(saved: PersistedContainer): void {
+    this.restartCount = saved.restart_count;
+    this.lastState = saved.last_state;
+    this.backoff.failures = saved.backoff.failures;
+    this.execs = saved.execs ?? true;
+  }
+
+  private async adoptRunning(saved: PersistedContainer): Promise<boolean> {
+    const pid = saved.pid;
+    this.rotator.start();
+    if (pid !== undefined && isRunning(pid, saved.proc_start_time)) {
+      try {
+        await this.commandContext();
+      } catch (error) {
+        this.logger.warn({ err: error }, 'cannot resolve the user: commands and exec probes will fail');
+      }
+      this.stderrOffset = fileSize(this.logs.stderr);
+      const startedAt = saved.started_at ? new Date(saved.started_at) : new Date();
+      const signalsGroup = saved.signals_group ?? true;
+      this.logger.info({ pid, restart_count: this.restartCount }, 'adopted running process');
+      this.attach(
+        WatchedProcess.polled(
+          pid,
+          saved.proc_start_time,
+          startedAt,
+          'adopted',
+          signalsGroup,
+          this.pollIntervalMs,
+        ),
+      );
+      return true;
+    }
+    if (pid !== undefined && saved.signals_group) killGroupRemnants(pid, saved.proc_start_time);
+    const terminated: ContainerStateTerminated = {
+      reason: TerminatedReason.Unknown,
+      message:
+        pid === undefined
+          ? 'the previous agent stopped before the process was recorded'
+          : `process ${pid} exited while the agent was not watching; its exit code is unknown`,
+      finished_at: new Date().toISOString(),
+    };
+    if (saved.started_at) terminated.started_at = saved.started_at;
+    this.logger.info({ pid }, 'process exited while the agent was not watching');
+    this.afterTermination(terminated, undefined, false);
+    return false;
+  }
+
+  private onExit(run: WatchedProcess, exit: ExitInfo): void {
+    if (run !== this.run) return;
+    this.run = undefined;
+    this.stopProbes();
+    this.ready = false;
+    // Whatever the process started and left in its group goes with it, as a container's processes would.
+    if (run.signalsGroup) killGroupRemnants(run.pid, run.startTime);
+    let cause: ExitCause = this.exitCause ?? { kind: 'exited' };
+    this.exitCause = undefined;
+    if (cause.kind === 'exited' && (this.restartCommandRunning || Date.now() <= this.restartCommandUntil)) {
+      cause = { kind: 'restart-command' };
+    }
+    const terminated = terminatedState(exit, run, cause, () => logTail(this.logs.stderr, this.stderrOffset));
+    this.logger.info({ pid: run.pid, ...terminated }, 'process ended');
+    if (this.phase === 'stopping') {
+      // stop() or restart() is waiting for this exit and decides what follows.
+      this.state = { terminated };
+      this.persist();
+      this.notify();
+      return;
+    }
+    if (cause.kind === 'restart-command') {
+      this.lastState = { terminated };
+      this.phase = 'starting';
+      this.state = { waiting: { reason: WaitingReason.Starting, message: 'restarting on request' } };
+      this.persist();
+      this.notify();
+      // In forking mode the running restart() picks the new daemon from the pid file.
+      if (this.spec.mode === 'foreground') void this.serial(() => this.relaunchAfterRestartCommand());
+      return;
+    }
+    const succeeded = cause.kind === 'exited' && exit.known && exit.code === 0 && !exit.signal;
+    this.afterTermination(terminated, exit.at.getTime() - run.startedAt.getTime(), succeeded);
+  }
+
+  private async relaunchAfterRestartCommand(): Promise<void> {
+    if (this.phase === 'starting' && !this.run && !this.detached) await this.launch(false);
+  }
+
+  /** Applies the restart policy; an exit code nobody could observe counts as a failure. */
+  private afterTermination(
+    terminated: ContainerStateTerminated,
+    ranMs: number | undefined,
+    succeeded: boolean,
+  ) {
+    const policy = this.spec.restart_policy;
+    if (policy === 'never' || (policy === 'on_failure' && succeeded)) {
+      this.phase = 'exited';
+      this.state = { terminated };
+      this.rotator.stop();
+      this.persist();
+      this.notify();
+      return;
+    }
+    this.lastState = { terminated };
+    this.state = { terminated };
+    this.scheduleRestart(this.backoff.next(ranMs));
+  }
+
+  private startFailed(error: unknown): void {
+    const failure =
+      error instanceof StartFailure ? error : new StartFailure('StartError', errorMessage(error));
+    this.logger.warn({ reason: failure.reason, message: failure.message }, 'process could not be started');
+    // A user that cannot be resolved now may exist at the next attempt.
+    if (this.spec.user) this.context = undefined;
+    if (this.spec.restart_policy === 'never') {
+      this.phase = 'failed';
+      this.state = { waiting: { reason: failure.reason, message: failure.message } };
+      this.rotator.stop();
+      this.persist();
+      this.notify();
+      return;
+    }
+    this.lastState = {
+      terminated: { reason: failure.reason, message: failure.message, finished_at: new Date().toISOString() },
+    };
+    this.scheduleRestart(this.backoff.next(undefined));
+  }
+
+  private scheduleRestart(delayMs: number): void {
+    this.phase = 'backoff';
+    this.nextRestartAt = new Date(Date.now() + delayMs);
+    if (delayMs > 0) {
+      this.state = {
+        waiting: {
+          reason: WaitingReason.CrashLoopBackOff,
+          message: `back-off ${formatDelay(delayMs)} restarting failed container ${this.spec.name}`,
+        },
+      };
+    }
+    this.persist();
+    if (this.detached) return;
+    if (delayMs === 0) {
+      // Straight to the new process: no intermediate status for the pod-sync layer to publish.
+      void this.serial(() => this.restartAfterBackoff());
+      return;
+    }
+    this.notify();
+    this.backoffTimer = setTimeout(() => {
+      this.backoffTimer = undefined;
+      void this.serial(() => this.restartAfterBackoff());
+    }, delayMs);
+  }
+
+  private async restartAfterBackoff(): Promise<void> {
+    if (this.phase !== 'backoff' || this.detached) return;
+    await this.launch(true);
+  }
+
+  private clearBackoffTimer(): void {
+    clearTimeout(this.backoffTimer);
+    this.backoffTimer = undefined;
+  }
+
+  private startProbes(run: WatchedProcess): void {
+    const context = this.context;
+    const target: ProbeTarget = {
+      directory: context?.directory ?? path.resolve(this.spec.directory),
+      env: context?.env ?? processEnvironment(this.spec.env, undefined),
+      identity: context?.identity,
+      ports: this.spec.ports,
+    };
+    if (this.spec.user && !context?.identity) {
+      target.unavailable = `user "${this.spec.user}" cannot be resolved`;
+    }
+    const { readiness_probe: readiness, liveness_probe: liveness } = this.spec;
+    this.ready = !readiness;
+    if (readiness) {
+      this.probes.push(
+        new ProbeWorker(readiness, target, false, (ok, result) => {
+          if (this.run !== run) return;
+          this.logger.info({ ready: ok, probe: result.message }, 'readiness changed');
+          this.ready = ok;
+          this.notify();
+        }),
+      );
+    }
+    if (liveness) {
+      this.probes.push(
+        new ProbeWorker(liveness, target, true, (ok, result) => {
+          if (!ok) void this.serial(() => this.killForLiveness(run, result));
+        }),
+      );
+    }
+    for (const probe of this.probes) probe.start();
+  }
+
+  private stopProbes(): void {
+    for (const probe of this.probes) probe.stop();
+    this.probes = [];
+  }
+
+  private async killForLiveness(run: WatchedProcess, result: ProbeResult): Promise<void> {
+    if (run !== this.run || this.phase !== 'running' || this.detached) return;
+    const threshold = this.spec.liveness_probe?.failure_threshold ?? 3;
+    const cause: ExitCause = {
+      kind: 'liveness',
+      message: `liveness probe failed ${threshold} time${threshold === 1 ? '' : 's'} in a row: ${result.message}`,
+      steps: [],
+    };
+    this.logger.warn({ pid: run.pid, probe: result.message }, 'liveness probe failed; restarting');
+    this.exitCause = cause;
+    this.stopProbes();
+    this.ready = false;
+    this.notify();
+    await this.terminate(run, cause.steps);
+  }
+
+  private async stopRun(run: WatchedProcess, message: string): Promise<void> {
+    this.phase = 'stopping';
+    const cause: ExitCause = { kind: 'stopped', message, steps: [] };
+    this.exitCause = cause;
+    this.stopProbes();
+    this.ready = false;
+    this.notify();
+    await this.terminate(run, cause.steps);
+  }
+
+  /** Resolves true once the exit has been handled by onExit, false after `ms`. */
+  private waitGone(run: WatchedProcess, ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), Math.max(0, ms));
+      // Registered after onExit's handler (attach), so the exit is fully handled when this runs.
+      void run.exited.then(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  /**
+   * Stop command, SIGTERM to the group, SIGKILL at the end of the grace period; `steps` records what
+   * was done. Returns once the group's last member is gone too, so that its ports are free again.
+   */
+  private async terminate(run: WatchedProcess, steps: string[]): Promise<void> {
+    await this.endProcess(run, steps);
+    if (!run.signalsGroup || this.detached) return;
+    const deadline = Date.now() + SIGKILL_WAIT_MS;
+    while (groupMembers(run.pid).length > 0 && Date.now() < deadline) await sleep(10);
+  }
+
+  private async endProcess(run: WatchedProcess, steps: string[]): Promise<void> {
+    const graceMs = this.spec.stop_timeout_seconds * 1000;
+    const began = Date.now();
+    const stopCommand = this.spec.commands.stop;
+    if (stopCommand) {
+      steps.push('stop command');
+      try {
+        const result = await runCommand(stopCommand, await this.commandContext(), graceMs);
+        if (result.timedOut || result.code !== 0) {
+          this.logger.warn(describeCommandResult('stop', result, graceMs));
+        }
+      } catch (error) {
+        this.logger.warn({ err: error }, 'stop command could not run');
+      }
+      // The first half of the grace period belongs to the stop command's own (possibly graceful) shutdown.
+      if (await this.waitGone(run, began + graceMs / 2 - Date.now())) return;
+    }
+    if (this.detached) return;
+    steps.push('SIGTERM');
+    run.signal('SIGTERM');
+    if (await this.waitGone(run, began + graceMs - Date.now())) return;
+    if (this.detached) return;
+    steps.push(`SIGKILL after the ${graceMs / 1000} s grace period`);
+    run.signal('SIGKILL');
+    if (await this.waitGone(run, SIGKILL_WAIT_MS)) return;
+    this.logger.error({ pid: run.pid }, 'process survived SIGKILL (stuck in the kernel); no longer tracked');
+    run.abandon();
+    await this.waitGone(run, 0);
+  }
+
+  private async runRestartCommand(run: WatchedProcess, command: string): Promise<void> {
+    const context = await this.commandContext();
+    const since = fileSize(this.logs.stderr);
+    this.restartCommandRunning = true;
+    let result;
+    try {
+      result = await runCommand(command, context, this.commandTimeoutMs);
+    } finally {
+      this.restartCommandRunning = false;
+    }
+    if (this.spec.mode === 'foreground') {
+      // An exit shortly after the command returned is still its doing (a signal takes a moment to act).
+      this.restartCommandUntil = Date.now() + this.spec.stop_timeout_seconds * 1000;
+    } else if (this.spec.pid_file) {
+      await this.followPidFile(run, path.resolve(context.directory, this.spec.pid_file));
+    }
+    if (result.timedOut || result.code !== 0) {
+      const tail = logTail(this.logs.stderr, since);
+      throw new Error(
+        `${describeCommandResult('restart', result, this.commandTimeoutMs)}${tail ? `: ${tail}` : ''}`,
+      );
+    }
+  }
+
+  /** After a forking restart command: supervise whatever process the pid file names now. */
+  private async followPidFile(previous: WatchedProcess, pidFile: string): Promise<void> {
+    let found;
+    try {
+      found = await awaitPidFile(pidFile, Date.now() + this.startTimeoutMs, undefined, 0);
+    } catch (error) {
+      if (!this.run) this.startFailed(error);
+      return;
+    }
+    const current = this.run;
+    if (current && current.pid === found.pid && current.startTime === found.startTime) return;
+    if (current) {
+      current.release();
+      this.run = undefined;
+      this.stopProbes();
+      this.lastState = {
+        terminated: {
+          reason: TerminatedReason.Stopped,
+          message: `restart command replaced process ${previous.pid} with ${found.pid}`,
+          started_at: previous.startedAt.toISOString(),
+          finished_at: new Date().toISOString(),
+        },
+      };
+    }
+    this.attach(
+      WatchedProcess.polled(
+        found.pid,
+        found.startTime,
+        new Date(),
+        'daemon',
+        found.leadsGroup,
+        this.pollIntervalMs,
+      ),
+    );
+  }
+
+  private persist(): void {
+    const run = this.run;
+    let phase: PersistedContainer['phase'];
+    if (this.phase === 'running' || this.phase === 'stopping') phase = 'running';
+    else if (this.phase === 'starting' || this.phase === 'backoff' || this.phase === 'idle')
+      phase = 'backoff';
+    else phase = this.phase;
+    const saved: PersistedContainer = {
+      version: 1,
+      name: this.spec.name,
+      phase,
+      restart_count: this.restartCount,
+      state: this.state,
+      backoff: { failures: this.backoff.failures },
+    };
+    if (run) {
+      saved.pid = run.pid;
+      saved.proc_start_time = run.startTime;
+      saved.signals_group = run.signalsGroup;
+      saved.execs = this.execs;
+      saved.started_at = run.startedAt.toISOString();
+    }
+    if (this.lastState) saved.last_state = this.lastState;
+    if (phase === 'backoff') saved.backoff.next_restart_at = (this.nextRestartAt ?? new Date()).toISOString();
+    try {
+      writeStateFile(this.spec.state_file, saved);
+    } catch (error) {
+      this.logger.error({ err: error, file: this.spec.state_file }, 'cannot write the state file');
+    }
+  }
+
+  private notify(): void {
+    const status = this.status();
+    const text = JSON.stringify(status);
+    if (text === this.lastEmitted) return;
+    this.lastEmitted = text;
+    try {
+      this.emit('status', status);
+    } catch (error) {
+      this.logger.error({ err: error }, 'a status listener threw');
+    }
+  }
+}
