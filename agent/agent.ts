@@ -28,9 +28,15 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
   const facts = hostFacts(config.addresses);
   const registries = {
     insecure: config.insecure_registries,
-    credentials: config.registry_credentials ? await loadRegistryCredentials(config.registry_credentials) : {},
+    credentials: config.registry_credentials
+      ? await loadRegistryCredentials(config.registry_credentials)
+      : {},
   };
-  const packages = new PackageCache({ dir: layout.cacheDir, registries, logger: logger.child({ part: 'packages' }) });
+  const packages = new PackageCache({
+    dir: layout.cacheDir,
+    registries,
+    logger: logger.child({ part: 'packages' }),
+  });
   const hostIp = facts.addresses.find((a) => a.type === 'InternalIP')?.address;
 
   if (config.manifests && !config.kubeconfig) {

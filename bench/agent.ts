@@ -31,7 +31,13 @@ function percentile(samples: number[], p: number): number {
 }
 
 /** Creates pods one by one and records, per pod, the time from its create call to Running in status. */
-async function bindToRunning(client: SeerClient, node: string, names: string[], reference: string, digest: string) {
+async function bindToRunning(
+  client: SeerClient,
+  node: string,
+  names: string[],
+  reference: string,
+  digest: string,
+) {
   const created = new Map<string, number>();
   const latencies = new Map<string, number>();
   const informer = client.informer('SeerPod', { fieldSelector: `spec.node_name=${node}` });
@@ -50,7 +56,14 @@ async function bindToRunning(client: SeerClient, node: string, names: string[], 
       'SeerPod',
       seerPod(name, {
         node_name: node,
-        containers: [{ name: 'main', package: reference, package_digest: digest, commands: { start: 'exec sleep 100000' } }],
+        containers: [
+          {
+            name: 'main',
+            package: reference,
+            package_digest: digest,
+            commands: { start: 'exec sleep 100000' },
+          },
+        ],
       }),
     );
     await sleep(20);
@@ -81,12 +94,17 @@ try {
   await cluster.kubectlOk(['apply', '-f', 'crds/']);
   await cluster.kubectlOk(['wait', '--for=condition=Established', 'crd', '--all']);
   const client = new SeerClient(RestClient.fromKubeconfig(cluster.kubeconfig));
-  const pkg = await makePackage({ 'README': 'a package with nothing to run but sleep\n' });
+  const pkg = await makePackage({ README: 'a package with nothing to run but sleep\n' });
 
   const bare = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000);'], {
     stdio: 'ignore',
   });
-  const agent = await startAgentProcess({ nodeName: 'bench', root: path.join(work, 'root'), kubeconfig: cluster.kubeconfig, args: ['--log-level', 'info'] });
+  const agent = await startAgentProcess({
+    nodeName: 'bench',
+    root: path.join(work, 'root'),
+    kubeconfig: cluster.kubeconfig,
+    args: ['--log-level', 'info'],
+  });
   await sleep(5000);
   const idle = await rssMb(agent.child.pid ?? 0);
   const bareRss = await rssMb(bare.pid ?? 0);
@@ -100,10 +118,18 @@ try {
   const loaded = await rssMb(agent.child.pid ?? 0);
 
   const floor = await nullAgent(client, 'null-node');
-  const baseline = await bindToRunning(client, 'null-node', names.map((n) => `null-${n}`), pkg.reference, pkg.digest);
+  const baseline = await bindToRunning(
+    client,
+    'null-node',
+    names.map((n) => `null-${n}`),
+    pkg.reference,
+    pkg.digest,
+  );
   await floor.stop();
 
-  console.log(`agent RSS idle                  ${idle.toFixed(1)} MB   (target 60 MB; bare node process ${bareRss.toFixed(1)} MB)`);
+  console.log(
+    `agent RSS idle                  ${idle.toFixed(1)} MB   (target 60 MB; bare node process ${bareRss.toFixed(1)} MB)`,
+  );
   console.log(`agent RSS with ${PODS} processes    ${loaded.toFixed(1)} MB   (target 120 MB)`);
   console.log(
     `bound pod -> Running (n=${latencies.length})  p50 ${percentile(latencies, 50).toFixed(0)} ms  p99 ${percentile(latencies, 99).toFixed(0)} ms  (targets 300 / 1000 ms)`,
@@ -118,11 +144,18 @@ try {
   if (started.length > 0) {
     const mean = (key: 'pull_ms' | 'unpack_ms' | 'start_ms') =>
       (started.reduce((sum, s) => sum + s[key], 0) / started.length).toFixed(0);
-    console.log(`  agent stages, mean: pull ${mean('pull_ms')} ms, unpack ${mean('unpack_ms')} ms, start ${mean('start_ms')} ms`);
+    console.log(
+      `  agent stages, mean: pull ${mean('pull_ms')} ms, unpack ${mean('unpack_ms')} ms, start ${mean('start_ms')} ms`,
+    );
   }
   // Leave nothing running: deleting every pod makes the agent stop all processes.
   for (const name of ['warm-up', ...names]) await client.delete('SeerPod', name, 'default');
-  await eventually('all pods gone', async () => (await client.list('SeerPod', { fieldSelector: 'spec.node_name=bench' })).items.length === 0, 120_000, 500);
+  await eventually(
+    'all pods gone',
+    async () => (await client.list('SeerPod', { fieldSelector: 'spec.node_name=bench' })).items.length === 0,
+    120_000,
+    500,
+  );
   await agent.stop();
 } finally {
   await cluster.stop();

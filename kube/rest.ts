@@ -53,7 +53,8 @@ export function connectionFromKubeconfig(file: string): Connection {
   if (!context) throw new Error(`${file}: no current context`);
   const cluster = config.clusters?.find((c) => c.name === context.cluster)?.cluster;
   const user = config.users?.find((u) => u.name === context.user)?.user ?? {};
-  if (!cluster || typeof cluster.server !== 'string') throw new Error(`${file}: cluster ${context.cluster} has no server`);
+  if (!cluster || typeof cluster.server !== 'string')
+    throw new Error(`${file}: cluster ${context.cluster} has no server`);
   const tokenFile = user.tokenFile ?? user['token-file'];
   return {
     server: cluster.server,
@@ -71,7 +72,8 @@ const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 export function inClusterConnection(): Connection {
   const host = process.env.KUBERNETES_SERVICE_HOST;
   const port = process.env.KUBERNETES_SERVICE_PORT;
-  if (!host || !port) throw new Error('not running in a cluster (KUBERNETES_SERVICE_HOST is not set); pass --kubeconfig');
+  if (!host || !port)
+    throw new Error('not running in a cluster (KUBERNETES_SERVICE_HOST is not set); pass --kubeconfig');
   return {
     server: `https://${host.includes(':') ? `[${host}]` : host}:${port}`,
     ca: readFileSync(path.join(SERVICE_ACCOUNT_DIR, 'ca.crt')),
@@ -137,7 +139,12 @@ export class RestClient {
       headers['content-length'] = Buffer.byteLength(body);
     }
     return new Promise<T>((resolve, reject) => {
-      const request = this.send(method, this.url(apiPath, options.query), headers, options.timeoutMs ?? 30_000);
+      const request = this.send(
+        method,
+        this.url(apiPath, options.query),
+        headers,
+        options.timeoutMs ?? 30_000,
+      );
       request.on('timeout', () => request.destroy(new Error(`${method} ${apiPath}: timed out`)));
       request.on('error', reject);
       request.on('response', (response) => {
@@ -165,9 +172,16 @@ export class RestClient {
    * Streams watch events until the server ends the watch, `signal` aborts it, or it fails. Resolves
    * when the stream ends normally; rejects with ApiError (e.g. 410 Gone) or a network error.
    */
-  watch<T>(apiPath: string, query: Query, onEvent: (event: WatchEvent<T>) => void, signal?: AbortSignal): Promise<void> {
+  watch<T>(
+    apiPath: string,
+    query: Query,
+    onEvent: (event: WatchEvent<T>) => void,
+    signal?: AbortSignal,
+  ): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const request = this.send('GET', this.url(apiPath, { ...query, watch: true }), { accept: 'application/json' });
+      const request = this.send('GET', this.url(apiPath, { ...query, watch: true }), {
+        accept: 'application/json',
+      });
       const abort = () => request.destroy();
       signal?.addEventListener('abort', abort, { once: true });
       const finish = (error?: unknown) => {

@@ -66,12 +66,25 @@ export class SeerClient {
   }
 
   /** A JSON merge patch of the object (metadata and spec). */
-  patch<K extends SeerKind>(kind: K, name: string, namespace: string | undefined, patch: object): Promise<SeerObjects[K]> {
-    return this.rest.request('PATCH', this.objectPath(kind, name, namespace), { body: patch, contentType: MERGE_PATCH });
+  patch<K extends SeerKind>(
+    kind: K,
+    name: string,
+    namespace: string | undefined,
+    patch: object,
+  ): Promise<SeerObjects[K]> {
+    return this.rest.request('PATCH', this.objectPath(kind, name, namespace), {
+      body: patch,
+      contentType: MERGE_PATCH,
+    });
   }
 
   /** A JSON merge patch of the status subresource. */
-  patchStatus<K extends SeerKind>(kind: K, name: string, namespace: string | undefined, status: object): Promise<SeerObjects[K]> {
+  patchStatus<K extends SeerKind>(
+    kind: K,
+    name: string,
+    namespace: string | undefined,
+    status: object,
+  ): Promise<SeerObjects[K]> {
     return this.rest.request('PATCH', `${this.objectPath(kind, name, namespace)}/status`, {
       body: { status },
       contentType: MERGE_PATCH,

@@ -61,7 +61,12 @@ export class Heartbeat {
       } catch (error) {
         if (!isNotFound(error)) throw error;
         await this.options.client.request('POST', leases, {
-          body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name }, spec: { ...spec, acquireTime: now } },
+          body: {
+            apiVersion: 'coordination.k8s.io/v1',
+            kind: 'Lease',
+            metadata: { name },
+            spec: { ...spec, acquireTime: now },
+          },
         });
       }
       this.lastRenewed = new Date();

@@ -36,7 +36,12 @@ export class NodeReporter {
       this.adoptReadySince(existing);
     } catch (error) {
       if (!isNotFound(error)) throw error;
-      const node: SeerNode = { apiVersion: SEER_API_VERSION, kind: 'SeerNode', metadata: { name: nodeName }, spec: {} };
+      const node: SeerNode = {
+        apiVersion: SEER_API_VERSION,
+        kind: 'SeerNode',
+        metadata: { name: nodeName },
+        spec: {},
+      };
       try {
         await client.create('SeerNode', node);
       } catch (createError) {

@@ -47,7 +47,9 @@ export class ManifestPodStore extends EventEmitter<{ changed: [string] }> implem
   }
 
   async writeStatus(pod: SeerPod, patch: StatusPatch): Promise<void> {
-    const status = Object.fromEntries(Object.entries(patch).filter(([, value]) => value !== null)) as SeerPodStatus;
+    const status = Object.fromEntries(
+      Object.entries(patch).filter(([, value]) => value !== null),
+    ) as SeerPodStatus;
     await mkdir(this.statusDir, { recursive: true });
     const file = path.join(this.statusDir, `${pod.metadata.namespace}_${pod.metadata.name}.json`);
     await writeFile(`${file}.tmp`, JSON.stringify({ ...pod, status }, null, 2));
@@ -87,7 +89,12 @@ export class ManifestPodStore extends EventEmitter<{ changed: [string] }> implem
   /** A SeerPod from one YAML document, bound to this node, with a uid stable across scans. */
   private asPod(doc: unknown, file: string): SeerPod | undefined {
     const object = doc as Partial<SeerPod> | null;
-    if (!object || object.kind !== 'SeerPod' || object.apiVersion !== SEER_API_VERSION || !object.metadata?.name) {
+    if (
+      !object ||
+      object.kind !== 'SeerPod' ||
+      object.apiVersion !== SEER_API_VERSION ||
+      !object.metadata?.name
+    ) {
       if (object) this.logger.warn({ file }, 'skipping a document that is not a seer.io/v1alpha1 SeerPod');
       return undefined;
     }

@@ -56,7 +56,10 @@ class PodCannotRun extends Error {
 
 function specHash(pod: SeerPod): string {
   const { containers, required_components } = pod.spec;
-  return createHash('sha256').update(JSON.stringify({ containers, required_components })).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(JSON.stringify({ containers, required_components }))
+    .digest('hex')
+    .slice(0, 16);
 }
 
 /**
@@ -82,7 +85,8 @@ export class PodManager {
       workers: 16,
       baseRetryMs: 200,
       maxRetryMs: 30_000,
-      onError: (key, error) => this.log.warn({ pod: key, err: errorMessage(error) }, 'pod sync failed; retrying'),
+      onError: (key, error) =>
+        this.log.warn({ pod: key, err: errorMessage(error) }, 'pod sync failed; retrying'),
     });
   }
 
@@ -211,10 +215,13 @@ export class PodManager {
       for (const container of pod.spec.containers) {
         const directory = layout.containerDir(name, container);
         this.setPreparing(key, 'Pulling', `pulling ${container.package}`);
-        const fetched = await this.fetch(container.package, container.package_digest, abort.signal);
+        const fetched = await packages.fetch(container.package, {
+          digest: container.package_digest,
+          signal: abort.signal,
+        });
         lap('pull_ms');
         this.setPreparing(key, 'Unpacking', `unpacking ${container.package} into ${directory}`);
-        const metadata = await this.unpack(fetched.path, directory);
+        const metadata = await unpackPackage(fetched.path, directory, this.options.unpackLimits);
         lap('unpack_ms');
         record.containers.push({ name: container.name, directory, digest: fetched.digest });
         await writePodRecord(layout, record);
@@ -258,14 +265,6 @@ export class PodManager {
       clearTimeout(slowPull);
       this.inFlight.delete(key);
     }
-  }
-
-  private async fetch(reference: string, digest: string | undefined, signal: AbortSignal) {
-    return this.options.packages.fetch(reference, { digest, signal });
-  }
-
-  private async unpack(archive: string, directory: string) {
-    return unpackPackage(archive, directory, this.options.unpackLimits);
   }
 
   private setPreparing(key: string, reason: string, message: string): void {
@@ -340,7 +339,8 @@ export class PodManager {
     const { layout } = this.options;
     await Promise.all([...runtime.supervisors.values()].map((s) => s.stop('pod removed from this node')));
     await this.removeComponentFiles(runtime.record);
-    for (const container of runtime.record.containers) await rm(container.directory, { recursive: true, force: true });
+    for (const container of runtime.record.containers)
+      await rm(container.directory, { recursive: true, force: true });
     await rm(layout.podDir(runtime.record.name), { recursive: true, force: true });
     this.runtimes.delete(key);
     this.written.delete(key);
@@ -351,7 +351,9 @@ export class PodManager {
   private async removeComponentFiles(record: PodRecord): Promise<void> {
     if (record.shared_files.length === 0) return;
     await removeSharedFiles(this.options.layout, record.uid, record.shared_files);
-    const reloads = new Set(record.shared_files.map((f) => `${record.namespace}/${f.instance}\0${f.container}`));
+    const reloads = new Set(
+      record.shared_files.map((f) => `${record.namespace}/${f.instance}\0${f.container}`),
+    );
     for (const entry of reloads) {
       const [instanceKey = '', container = ''] = entry.split('\0');
       const supervisor = this.runtimes.get(instanceKey)?.supervisors.get(container);
@@ -379,9 +381,11 @@ export class PodManager {
       .catch(() => undefined)
       .then(() => this.writeStatusNow(key, pod, runtime));
     this.statusWrites.set(key, write);
-    void write.finally(() => {
-      if (this.statusWrites.get(key) === write) this.statusWrites.delete(key);
-    }).catch(() => undefined);
+    void write
+      .finally(() => {
+        if (this.statusWrites.get(key) === write) this.statusWrites.delete(key);
+      })
+      .catch(() => undefined);
     return write;
   }
 

@@ -37,7 +37,8 @@ function condition(
 ): Condition<PodConditionType> {
   const before = previous?.find((c) => c.type === type);
   // The transition time moves only when the status does, as Kubernetes conditions do.
-  const since = before && before.status === status && before.last_transition_time ? before.last_transition_time : now;
+  const since =
+    before && before.status === status && before.last_transition_time ? before.last_transition_time : now;
   const result: Condition<PodConditionType> = { type, status, reason, last_transition_time: since };
   if (message) result.message = message;
   return result;
@@ -49,9 +50,13 @@ const bool = (value: boolean): ConditionStatus => (value ? CONDITION_STATUS.True
 function runningPhase(containers: ContainerStatus[]): PodPhase {
   const finished = containers.every((c) => c.state.terminated);
   if (finished) {
-    return containers.every((c) => c.state.terminated?.exit_code === 0) ? POD_PHASE.Succeeded : POD_PHASE.Failed;
+    return containers.every((c) => c.state.terminated?.exit_code === 0)
+      ? POD_PHASE.Succeeded
+      : POD_PHASE.Failed;
   }
-  const everStarted = containers.some((c) => c.started || c.restart_count > 0 || c.state.terminated || c.last_state);
+  const everStarted = containers.some(
+    (c) => c.started || c.restart_count > 0 || c.state.terminated || c.last_state,
+  );
   return everStarted ? POD_PHASE.Running : POD_PHASE.Pending;
 }
 
@@ -84,10 +89,31 @@ export function podStatus(observation: PodObservation, now = new Date().toISOStr
     restarts: containers.reduce((sum, c) => sum + c.restart_count, 0),
     observed_generation: pod.metadata.generation,
     conditions: [
-      condition(previous, POD_CONDITION.PodScheduled, CONDITION_STATUS.True, 'Bound', `bound to ${observation.nodeName}`, now),
+      condition(
+        previous,
+        POD_CONDITION.PodScheduled,
+        CONDITION_STATUS.True,
+        'Bound',
+        `bound to ${observation.nodeName}`,
+        now,
+      ),
       preparing
-        ? condition(previous, POD_CONDITION.PackagesReady, CONDITION_STATUS.False, preparing.reason, preparing.message, now)
-        : condition(previous, POD_CONDITION.PackagesReady, CONDITION_STATUS.True, 'PackagesUnpacked', undefined, now),
+        ? condition(
+            previous,
+            POD_CONDITION.PackagesReady,
+            CONDITION_STATUS.False,
+            preparing.reason,
+            preparing.message,
+            now,
+          )
+        : condition(
+            previous,
+            POD_CONDITION.PackagesReady,
+            CONDITION_STATUS.True,
+            'PackagesUnpacked',
+            undefined,
+            now,
+          ),
       condition(
         previous,
         POD_CONDITION.ContainersReady,

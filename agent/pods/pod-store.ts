@@ -40,7 +40,8 @@ export class ApiPodStore extends EventEmitter<{ changed: [string] }> implements 
     super();
     this.informer = client.informer('SeerPod', {
       fieldSelector: `${NODE_NAME_FIELD}=${nodeName}`,
-      onError: (error) => logger.warn({ err: errorMessage(error) }, 'pod watch failed; relisting with backoff'),
+      onError: (error) =>
+        logger.warn({ err: errorMessage(error) }, 'pod watch failed; relisting with backoff'),
     });
     const changed = (pod: SeerPod) => this.emit('changed', objectKey(pod));
     this.informer.on('add', changed);
@@ -84,7 +85,10 @@ export class ApiPodStore extends EventEmitter<{ changed: [string] }> implements 
    * Rewrites metadata.finalizers with the pod's resourceVersion as a precondition, so a concurrent
    * change by someone else is never lost: on conflict, read again and retry.
    */
-  private async editFinalizers(pod: SeerPod, edit: (current: string[]) => string[] | undefined): Promise<void> {
+  private async editFinalizers(
+    pod: SeerPod,
+    edit: (current: string[]) => string[] | undefined,
+  ): Promise<void> {
     const name = pod.metadata.name ?? '';
     const namespace = pod.metadata.namespace;
     let current = pod;

@@ -53,7 +53,9 @@ export async function writeSharedFiles(
   const uid = dependent.metadata.uid ?? '';
   const dirs = sharingDirs(instance, layout);
   if (dirs.length === 0) {
-    throw new Error(`component instance ${instanceName} has no container with a sharing_dir for config files`);
+    throw new Error(
+      `component instance ${instanceName} has no container with a sharing_dir for config files`,
+    );
   }
   const owners = await readOwners(layout, instanceName);
   const planned: SharedFile[] = [];

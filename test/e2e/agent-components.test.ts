@@ -35,7 +35,11 @@ before(async () => {
   await cluster.kubectlOk(['wait', '--for=condition=Established', 'crd', '--all']);
   client = new SeerClient(RestClient.fromKubeconfig(cluster.kubeconfig));
   work = await mkdtemp(path.join(os.tmpdir(), 'seer-agent-components-'));
-  agent = await startAgentProcess({ nodeName: 'node-c', root: path.join(work, 'root'), kubeconfig: cluster.kubeconfig });
+  agent = await startAgentProcess({
+    nodeName: 'node-c',
+    root: path.join(work, 'root'),
+    kubeconfig: cluster.kubeconfig,
+  });
   const containerDir = path.join(agent.root, 'pod', 'web-instance', 'container', 'web');
   sharedDir = path.join(containerDir, 'conf.d');
   reloadLog = path.join(containerDir, 'reloads.log');
@@ -56,7 +60,10 @@ async function pod(name: string): Promise<SeerPod | undefined> {
   }
 }
 
-async function condition(name: string, type: string): Promise<{ status?: string; reason?: string; message?: string } | undefined> {
+async function condition(
+  name: string,
+  type: string,
+): Promise<{ status?: string; reason?: string; message?: string } | undefined> {
   return (await pod(name))?.status?.conditions?.find((c) => c.type === type);
 }
 
@@ -84,7 +91,11 @@ test('a dependent waits for its component, then its config is written to the sha
   assert.equal(existsSync(path.join(agent.root, 'pod', 'site-a', 'container', 'main', 'bin', 'app')), true);
 
   // The operator creates instances; here the instance is created by hand.
-  const component = await makePackage({ 'bin/web': COMPONENT, 'bin/reload': RELOAD, 'conf.d/default.conf': '# default\n' });
+  const component = await makePackage({
+    'bin/web': COMPONENT,
+    'bin/reload': RELOAD,
+    'conf.d/default.conf': '# default\n',
+  });
   const instance = seerPod('web-instance', {
     node_name: 'node-c',
     containers: [

@@ -27,7 +27,9 @@ after(async () => {
 });
 
 async function status(name: string): Promise<SeerPod | undefined> {
-  const text = await readFile(path.join(agent.root, 'status', `default_${name}.json`), 'utf8').catch(() => '');
+  const text = await readFile(path.join(agent.root, 'status', `default_${name}.json`), 'utf8').catch(
+    () => '',
+  );
   return text ? (JSON.parse(text) as SeerPod) : undefined;
 }
 
@@ -36,7 +38,11 @@ test('with --manifests and no cluster, the pods in the files run, report to stat
   const file = path.join(manifests, 'app.yaml');
   await writeFile(
     file,
-    yaml.dump(seerPod('static-app', { containers: [{ name: 'main', package: pkg.reference, commands: { start: 'bin/app' } }] })),
+    yaml.dump(
+      seerPod('static-app', {
+        containers: [{ name: 'main', package: pkg.reference, commands: { start: 'bin/app' } }],
+      }),
+    ),
   );
   const running = await eventually('the static pod running', async () => {
     const p = await status('static-app');
@@ -48,5 +54,8 @@ test('with --manifests and no cluster, the pods in the files run, report to stat
 
   await rm(file);
   await eventually('the process stopped', () => !isAlive(pid));
-  await eventually('the pod directory removed', () => !existsSync(path.join(agent.root, 'pod', 'static-app')));
+  await eventually(
+    'the pod directory removed',
+    () => !existsSync(path.join(agent.root, 'pod', 'static-app')),
+  );
 });

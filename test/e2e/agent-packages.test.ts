@@ -55,7 +55,10 @@ async function pod(name: string): Promise<SeerPod | undefined> {
   }
 }
 
-async function runPod(name: string, container: Partial<SeerPod['spec']['containers'][number]>): Promise<void> {
+async function runPod(
+  name: string,
+  container: Partial<SeerPod['spec']['containers'][number]>,
+): Promise<void> {
   await client.create(
     'SeerPod',
     seerPod(name, { node_name: 'node-p', containers: [{ name: 'main', package: '', ...container }] }),
@@ -90,7 +93,9 @@ test('a package pushed to a real OCI registry is pulled, verified and run, with 
   // The package supplies the start command; the pod spec gives none.
   await writeFile(path.join(dir, 'seer-package.yaml'), 'commands:\n  start: bin/app\n');
   const reference = `${registry.host}/team/app:v1`;
-  const pushed = await pushPackage(dir, reference, { registries: { insecure: [registry.host], credentials: {} } });
+  const pushed = await pushPackage(dir, reference, {
+    registries: { insecure: [registry.host], credentials: {} },
+  });
 
   await runPod('from-oci', { package: reference, package_digest: pushed.digest });
   const running = await eventually('from-oci running', async () => {
@@ -103,13 +108,20 @@ test('a package pushed to a real OCI registry is pulled, verified and run, with 
 
 test('a digest that does not match the content is refused with DigestMismatch', async () => {
   const pkg = await makePackage({ 'bin/app': SLEEPER });
-  await runPod('wrong-digest', { package: pkg.reference, package_digest: `sha256:${'0'.repeat(64)}`, commands: { start: 'bin/app' } });
+  await runPod('wrong-digest', {
+    package: pkg.reference,
+    package_digest: `sha256:${'0'.repeat(64)}`,
+    commands: { start: 'bin/app' },
+  });
   assert.match(await refusedWith('wrong-digest', 'DigestMismatch'), /0{64}/);
   await cleanUp('wrong-digest');
 });
 
 test('a package that does not exist is reported as PackageNotFound', async () => {
-  await runPod('no-such-tag', { package: `${registry.host}/team/app:does-not-exist`, commands: { start: 'bin/app' } });
+  await runPod('no-such-tag', {
+    package: `${registry.host}/team/app:does-not-exist`,
+    commands: { start: 'bin/app' },
+  });
   assert.match(await refusedWith('no-such-tag', 'PackageNotFound'), /does-not-exist/);
   await cleanUp('no-such-tag');
   await runPod('no-such-file', { package: `file://${work}/missing.tar.gz`, commands: { start: 'bin/app' } });
@@ -119,7 +131,10 @@ test('a package that does not exist is reported as PackageNotFound', async () =>
 
 test('a registry that is down is reported as RegistryUnavailable', async () => {
   await runPod('registry-down', { package: `${deadRegistry}/team/app:v1`, commands: { start: 'bin/app' } });
-  assert.match(await refusedWith('registry-down', 'RegistryUnavailable'), new RegExp(deadRegistry.replace(/\./g, '\\.')));
+  assert.match(
+    await refusedWith('registry-down', 'RegistryUnavailable'),
+    new RegExp(deadRegistry.replace(/\./g, '\\.')),
+  );
   await cleanUp('registry-down');
 });
 

@@ -26,7 +26,11 @@ before(async () => {
   await cluster.kubectlOk(['wait', '--for=condition=Established', 'crd', '--all']);
   client = new SeerClient(RestClient.fromKubeconfig(cluster.kubeconfig));
   work = await mkdtemp(path.join(os.tmpdir(), 'seer-agent-pods-'));
-  agent = await startAgentProcess({ nodeName: 'node-a', root: path.join(work, 'root'), kubeconfig: cluster.kubeconfig });
+  agent = await startAgentProcess({
+    nodeName: 'node-a',
+    root: path.join(work, 'root'),
+    kubeconfig: cluster.kubeconfig,
+  });
 });
 
 after(async () => {
@@ -69,7 +73,10 @@ test('the agent registers its SeerNode with capacity, addresses and a Ready cond
     spec?: { holderIdentity?: string; renewTime?: string };
   }
   const read = () =>
-    client.rest.request<Lease>('GET', '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/seer-node-node-a');
+    client.rest.request<Lease>(
+      'GET',
+      '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/seer-node-node-a',
+    );
   const first = await eventually('the node Lease', read);
   assert.equal(first.spec?.holderIdentity, 'node-a');
   const renewTime = (lease: typeof first) => new Date(lease.spec?.renewTime ?? 0).getTime();
@@ -148,7 +155,10 @@ test('pods bound to another node are left alone', async () => {
   const pkg = await makePackage({ 'bin/app': SLEEPER });
   await client.create(
     'SeerPod',
-    seerPod('elsewhere', { node_name: 'node-b', containers: [{ name: 'main', package: pkg.reference, commands: { start: 'bin/app' } }] }),
+    seerPod('elsewhere', {
+      node_name: 'node-b',
+      containers: [{ name: 'main', package: pkg.reference, commands: { start: 'bin/app' } }],
+    }),
   );
   await new Promise((resolve) => setTimeout(resolve, 1500));
   const p = await pod('elsewhere');
@@ -165,7 +175,12 @@ test('a start command that fails is reported, and a crash loop backs off with Cr
     seerPod('crasher', {
       node_name: 'node-a',
       containers: [
-        { name: 'missing', package: pkg.reference, commands: { start: 'bin/does-not-exist' }, restart_policy: 'never' },
+        {
+          name: 'missing',
+          package: pkg.reference,
+          commands: { start: 'bin/does-not-exist' },
+          restart_policy: 'never',
+        },
         { name: 'looping', package: pkg.reference, commands: { start: 'bin/crash' } },
       ],
     }),
@@ -197,15 +212,23 @@ while true; do sleep 0.1; done
   });
   await client.create(
     'SeerPod',
-    seerPod('requests', { node_name: 'node-a', containers: [{ name: 'main', package: pkg.reference, commands: { start: 'bin/app' } }] }),
+    seerPod('requests', {
+      node_name: 'node-a',
+      containers: [{ name: 'main', package: pkg.reference, commands: { start: 'bin/app' } }],
+    }),
   );
   const podDir = path.join(agent.root, 'pod', 'requests');
-  const lines = async (file: string) => (await readFile(path.join(podDir, file), 'utf8').catch(() => '')).split('\n').filter(Boolean).length;
+  const lines = async (file: string) =>
+    (await readFile(path.join(podDir, file), 'utf8').catch(() => '')).split('\n').filter(Boolean).length;
   await eventually('first start', async () => (await lines('starts')) === 1);
 
-  await client.patch('SeerPod', 'requests', 'default', { metadata: { annotations: { [RESTART_ANNOTATION]: 'one' } } });
+  await client.patch('SeerPod', 'requests', 'default', {
+    metadata: { annotations: { [RESTART_ANNOTATION]: 'one' } },
+  });
   await eventually('a restart', async () => (await lines('starts')) === 2);
-  await client.patch('SeerPod', 'requests', 'default', { metadata: { annotations: { [RELOAD_ANNOTATION]: 'one' } } });
+  await client.patch('SeerPod', 'requests', 'default', {
+    metadata: { annotations: { [RELOAD_ANNOTATION]: 'one' } },
+  });
   await eventually('a reload', async () => (await lines('reloads')) === 1);
   // Other changes to the pod do not repeat what was already done for these values.
   await client.patch('SeerPod', 'requests', 'default', { metadata: { labels: { touched: 'yes' } } });
@@ -262,9 +285,13 @@ http {
   const response = await fetch(`http://127.0.0.1:${port}/`);
   assert.equal(await response.text(), 'served by seer\n');
 
-  await client.patch('SeerPod', 'nginx', 'default', { metadata: { annotations: { [RELOAD_ANNOTATION]: '1' } } });
+  await client.patch('SeerPod', 'nginx', 'default', {
+    metadata: { annotations: { [RELOAD_ANNOTATION]: '1' } },
+  });
   const errorLog = path.join(agent.root, 'pod', 'nginx', 'container', 'nginx', 'logs', 'error.log');
-  await eventually('nginx reloaded', async () => /reconfiguring|signal 1 \(SIGHUP\)/.test(await readFile(errorLog, 'utf8')));
+  await eventually('nginx reloaded', async () =>
+    /reconfiguring|signal 1 \(SIGHUP\)/.test(await readFile(errorLog, 'utf8')),
+  );
   assert.ok(isAlive(pid), 'a reload keeps the master process');
 
   await client.delete('SeerPod', 'nginx', 'default');

@@ -90,7 +90,10 @@ async function runningPid(name: string): Promise<number> {
 async function createSleeper(name: string): Promise<void> {
   await client.create(
     'SeerPod',
-    seerPod(name, { node_name: 'node-r', containers: [{ name: 'main', package: sleeper.reference, commands: { start: 'bin/app' } }] }),
+    seerPod(name, {
+      node_name: 'node-r',
+      containers: [{ name: 'main', package: sleeper.reference, commands: { start: 'bin/app' } }],
+    }),
   );
 }
 
@@ -154,7 +157,9 @@ test('processes run on while the API server is away, and status catches up when 
   await cluster.stopApiServer();
   process.kill(pid, 'SIGKILL');
   const newPid = await eventually('a restart while the API server is down', async () => {
-    const text = await readFile(path.join(root, 'pod', 'outage', '.seer', 'main.state.json'), 'utf8').catch(() => '');
+    const text = await readFile(path.join(root, 'pod', 'outage', '.seer', 'main.state.json'), 'utf8').catch(
+      () => '',
+    );
     const saved = text ? (JSON.parse(text) as { pid?: number }) : {};
     return saved.pid && saved.pid !== pid && isAlive(saved.pid) ? saved.pid : undefined;
   });
@@ -162,11 +167,15 @@ test('processes run on while the API server is away, and status catches up when 
   assert.ok(isAlive(newPid), 'still running without an API server');
   await cluster.startApiServer();
 
-  await eventually('status caught up', async () => {
-    const p = await pod('outage');
-    const c = p?.status?.container_statuses?.[0];
-    return c?.state?.running?.pid === newPid && c.restart_count === 1;
-  }, 60_000);
+  await eventually(
+    'status caught up',
+    async () => {
+      const p = await pod('outage');
+      const c = p?.status?.container_statuses?.[0];
+      return c?.state?.running?.pid === newPid && c.restart_count === 1;
+    },
+    60_000,
+  );
   const log = (await agent?.log()) ?? '';
   assert.match(log, /relisting with backoff|pod sync failed/);
 });
@@ -175,11 +184,16 @@ test('a pod deleted while its package is still downloading is cleaned up and rel
   const url = `http://${slowHost}/slow.tar.gz`;
   await client.create(
     'SeerPod',
-    seerPod('slow', { node_name: 'node-r', containers: [{ name: 'main', package: url, commands: { start: 'bin/app' } }] }),
+    seerPod('slow', {
+      node_name: 'node-r',
+      containers: [{ name: 'main', package: url, commands: { start: 'bin/app' } }],
+    }),
   );
   await eventually('the download under way', async () => {
     const p = await pod('slow');
-    return slowRequests > 0 && p?.metadata.finalizers?.includes(AGENT_FINALIZER) && p.status?.reason === 'Pulling';
+    return (
+      slowRequests > 0 && p?.metadata.finalizers?.includes(AGENT_FINALIZER) && p.status?.reason === 'Pulling'
+    );
   });
   await client.delete('SeerPod', 'slow', 'default');
   await eventually('the pod released', async () => (await pod('slow')) === undefined, 20_000);

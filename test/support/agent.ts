@@ -53,7 +53,10 @@ export async function startAgentProcess(options: {
   const child = spawn(process.execPath, args, { stdio: ['ignore', log, log] });
   running.add(child);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  exited.then(() => running.delete(child), () => undefined);
+  exited.then(
+    () => running.delete(child),
+    () => undefined,
+  );
   const waitExit = async (signal: NodeJS.Signals) => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     child.kill(signal);

@@ -9,7 +9,9 @@ import { buildPackage } from '../../agent/packages/build.js';
 export type PackageFiles = Record<string, string>;
 
 /** Builds a package from `files` and returns its file:// reference and digest. */
-export async function makePackage(files: PackageFiles): Promise<{ reference: string; digest: string; file: string }> {
+export async function makePackage(
+  files: PackageFiles,
+): Promise<{ reference: string; digest: string; file: string }> {
   const work = await mkdtemp(path.join(os.tmpdir(), 'seer-test-package-'));
   const dir = path.join(work, 'content');
   for (const [name, content] of Object.entries(files)) {
@@ -24,7 +26,11 @@ export async function makePackage(files: PackageFiles): Promise<{ reference: str
   return { reference: `file://${file}`, digest: built.digest, file };
 }
 
-export function seerPod(name: string, spec: Partial<SeerPodSpec> & { containers: Container[] }, namespace = 'default'): SeerPod {
+export function seerPod(
+  name: string,
+  spec: Partial<SeerPodSpec> & { containers: Container[] },
+  namespace = 'default',
+): SeerPod {
   return { apiVersion: SEER_API_VERSION, kind: 'SeerPod', metadata: { name, namespace }, spec };
 }
 

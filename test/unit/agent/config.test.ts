@@ -12,7 +12,19 @@ async function configFile(text: string): Promise<string> {
 }
 
 test('flags give the settings, with defaults for the rest', async () => {
-  const config = await loadAgentConfig(['--kubeconfig', '/k', '--node-name', 'n1', '--insecure-registry', 'a:5000', '--insecure-registry', 'b:5000'], 'host');
+  const config = await loadAgentConfig(
+    [
+      '--kubeconfig',
+      '/k',
+      '--node-name',
+      'n1',
+      '--insecure-registry',
+      'a:5000',
+      '--insecure-registry',
+      'b:5000',
+    ],
+    'host',
+  );
   assert.equal(config.kubeconfig, '/k');
   assert.equal(config.node_name, 'n1');
   assert.equal(config.root, DEFAULTS.root);
@@ -25,7 +37,9 @@ test('the node name defaults to the host name', async () => {
 });
 
 test('a config file gives settings and flags win over it', async () => {
-  const file = await configFile('node_name: from-file\nroot: /srv/seer\nheartbeat_interval_seconds: 3\nmax_pods: 20\n');
+  const file = await configFile(
+    'node_name: from-file\nroot: /srv/seer\nheartbeat_interval_seconds: 3\nmax_pods: 20\n',
+  );
   const config = await loadAgentConfig(['--config', file, '--root', '/flag/root'], 'host');
   assert.equal(config.node_name, 'from-file');
   assert.equal(config.root, '/flag/root');
@@ -34,11 +48,26 @@ test('a config file gives settings and flags win over it', async () => {
 });
 
 test('bad settings are refused with a message that names them', async () => {
-  await assert.rejects(loadAgentConfig(['--root', 'relative/dir'], 'h'), (e: Error) => e instanceof ConfigError && /absolute/.test(e.message));
-  await assert.rejects(loadAgentConfig(['--heartbeat-interval', '0'], 'h'), /heartbeat interval must be a positive number/);
+  await assert.rejects(
+    loadAgentConfig(['--root', 'relative/dir'], 'h'),
+    (e: Error) => e instanceof ConfigError && /absolute/.test(e.message),
+  );
+  await assert.rejects(
+    loadAgentConfig(['--heartbeat-interval', '0'], 'h'),
+    /heartbeat interval must be a positive number/,
+  );
   await assert.rejects(loadAgentConfig(['--max-pods', 'many'], 'h'), /max pods/);
-  await assert.rejects(loadAgentConfig(['--node-name', 'Bad_Name'], 'h'), /not a valid Kubernetes object name/);
-  await assert.rejects(loadAgentConfig(['--config', await configFile('nod_name: typo\n')], 'h'), /unknown settings: nod_name/);
-  await assert.rejects(loadAgentConfig(['--config', await configFile('- a list\n')], 'h'), /expected a mapping/);
+  await assert.rejects(
+    loadAgentConfig(['--node-name', 'Bad_Name'], 'h'),
+    /not a valid Kubernetes object name/,
+  );
+  await assert.rejects(
+    loadAgentConfig(['--config', await configFile('nod_name: typo\n')], 'h'),
+    /unknown settings: nod_name/,
+  );
+  await assert.rejects(
+    loadAgentConfig(['--config', await configFile('- a list\n')], 'h'),
+    /expected a mapping/,
+  );
   await assert.rejects(loadAgentConfig(['--no-such-flag'], 'h'), /Unknown option/);
 });

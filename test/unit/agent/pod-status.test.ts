@@ -24,7 +24,8 @@ const running = (name: string, ready: boolean, restarts = 0): ContainerStatus =>
   state: { running: { pid: 10, started_at: '2026-01-01T00:00:00Z' } },
 });
 
-const condition = (status: ReturnType<typeof podStatus>, type: string) => status.conditions?.find((c) => c.type === type);
+const condition = (status: ReturnType<typeof podStatus>, type: string) =>
+  status.conditions?.find((c) => c.type === type);
 
 test('while packages are prepared the pod is Pending with the reason in PackagesReady and Ready', () => {
   const status = podStatus({
@@ -43,14 +44,24 @@ test('while packages are prepared the pod is Pending with the reason in Packages
 });
 
 test('running containers make the pod Running; readiness of all makes it Ready; restarts add up', () => {
-  const partly = podStatus({ pod, nodeName: 'n', containers: [running('a', true, 2), running('b', false, 1)], digests: { a: 'sha256:x' } });
+  const partly = podStatus({
+    pod,
+    nodeName: 'n',
+    containers: [running('a', true, 2), running('b', false, 1)],
+    digests: { a: 'sha256:x' },
+  });
   assert.equal(partly.phase, 'Running');
   assert.equal(partly.ready, '1/2');
   assert.equal(partly.restarts, 3);
   assert.equal(condition(partly, 'ContainersReady')?.status, 'False');
   assert.match(condition(partly, 'ContainersReady')?.message ?? '', /not ready: b/);
   assert.equal(partly.container_statuses?.[0]?.package_digest, 'sha256:x');
-  const all = podStatus({ pod, nodeName: 'n', containers: [running('a', true), running('b', true)], digests: {} });
+  const all = podStatus({
+    pod,
+    nodeName: 'n',
+    containers: [running('a', true), running('b', true)],
+    digests: {},
+  });
   assert.equal(condition(all, 'Ready')?.status, 'True');
   assert.equal(all.reason, undefined);
 });
@@ -78,19 +89,38 @@ test('all containers finished: Succeeded when every exit code is 0, otherwise Fa
     restart_count: 0,
     state: { terminated: { exit_code } },
   });
-  assert.equal(podStatus({ pod, nodeName: 'n', containers: [done('a', 0), done('b', 0)], digests: {} }).phase, 'Succeeded');
-  assert.equal(podStatus({ pod, nodeName: 'n', containers: [done('a', 0), done('b', 2)], digests: {} }).phase, 'Failed');
+  assert.equal(
+    podStatus({ pod, nodeName: 'n', containers: [done('a', 0), done('b', 0)], digests: {} }).phase,
+    'Succeeded',
+  );
+  assert.equal(
+    podStatus({ pod, nodeName: 'n', containers: [done('a', 0), done('b', 2)], digests: {} }).phase,
+    'Failed',
+  );
 });
 
 test('a condition keeps its transition time while its status stays the same', () => {
-  const first = podStatus({ pod, nodeName: 'n', containers: [running('a', true), running('b', false)], digests: {} }, '2026-01-01T00:00:00Z');
+  const first = podStatus(
+    { pod, nodeName: 'n', containers: [running('a', true), running('b', false)], digests: {} },
+    '2026-01-01T00:00:00Z',
+  );
   const again = podStatus(
-    { pod: { ...pod, status: first }, nodeName: 'n', containers: [running('a', true), running('b', false)], digests: {} },
+    {
+      pod: { ...pod, status: first },
+      nodeName: 'n',
+      containers: [running('a', true), running('b', false)],
+      digests: {},
+    },
     '2026-01-01T00:05:00Z',
   );
   assert.equal(condition(again, 'Ready')?.last_transition_time, '2026-01-01T00:00:00Z');
   const flipped = podStatus(
-    { pod: { ...pod, status: again }, nodeName: 'n', containers: [running('a', true), running('b', true)], digests: {} },
+    {
+      pod: { ...pod, status: again },
+      nodeName: 'n',
+      containers: [running('a', true), running('b', true)],
+      digests: {},
+    },
     '2026-01-01T00:09:00Z',
   );
   assert.equal(condition(flipped, 'Ready')?.last_transition_time, '2026-01-01T00:09:00Z');

@@ -46,6 +46,12 @@ test('deployment_dir replaces the conventional container directory', () => {
 
 test('a container with no start command (and none from its package) is refused', () => {
   const pod = seerPod('p', { containers: [] });
-  assert.throws(() => processSpec(pod, { name: 'c', package: 'x' }, layout, 'n', '/d'), MissingStartCommandError);
-  assert.throws(() => processSpec(pod, { name: 'c', package: 'x', commands: { start: '  ' } }, layout, 'n', '/d'), /no start command/);
+  assert.throws(
+    () => processSpec(pod, { name: 'c', package: 'x' }, layout, 'n', '/d'),
+    MissingStartCommandError,
+  );
+  assert.throws(
+    () => processSpec(pod, { name: 'c', package: 'x', commands: { start: '  ' } }, layout, 'n', '/d'),
+    /no start command/,
+  );
 });

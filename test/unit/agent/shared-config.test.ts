@@ -5,7 +5,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { HostLayout } from '../../../agent/pods/layout.js';
-import { removeSharedFiles, SharedFileConflictError, writeSharedFiles } from '../../../agent/pods/shared-config.js';
+import {
+  removeSharedFiles,
+  SharedFileConflictError,
+  writeSharedFiles,
+} from '../../../agent/pods/shared-config.js';
 import type { SeerPod } from '../../../api/types.js';
 import { seerPod } from '../../support/pods.js';
 
@@ -33,9 +37,14 @@ test('dependents write into the sharing_dir; a taken name is refused; removal de
 
   await assert.rejects(
     writeSharedFiles(layout, second, instance, { 'b.conf': 'B', 'common.conf': 'from b' }),
-    (e: Error) => e instanceof SharedFileConflictError && /common\.conf .*already written by pod site-a/.test(e.message),
+    (e: Error) =>
+      e instanceof SharedFileConflictError && /common\.conf .*already written by pod site-a/.test(e.message),
   );
-  assert.equal(existsSync(path.join(confDir, 'b.conf')), false, 'nothing of the refused dependent is written');
+  assert.equal(
+    existsSync(path.join(confDir, 'b.conf')),
+    false,
+    'nothing of the refused dependent is written',
+  );
   assert.equal(await readFile(path.join(confDir, 'common.conf'), 'utf8'), 'from a');
 
   // Writing again is idempotent for the owner.
