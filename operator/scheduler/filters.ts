@@ -1,0 +1,68 @@
+import { CONDITION_STATUS, NODE_CONDITION } from '../../api/names.js';
+import type { SeerPod } from '../../api/types.js';
+import { podRequests, portKey, type NodeUsage } from './node-usage.js';
+import { parseQuantity } from './quantities.js';
+
+/** Why a node cannot take a pod, worded for "0/5 nodes are available: 3 port 80 in use, …". */
+export type Refusal = string;
+
+/** A filter returns the reason a node cannot take the pod, or undefined when it can. */
+export type Filter = (pod: SeerPod, usage: NodeUsage) => Refusal | undefined;
+
+export const nodeReady: Filter = (_pod, { node }) => {
+  const ready = node.status?.conditions?.find((c) => c.type === NODE_CONDITION.Ready);
+  return ready?.status === CONDITION_STATUS.True ? undefined : 'node not ready';
+};
+
+export const nodeSchedulable: Filter = (_pod, { node }) =>
+  node.spec?.unschedulable ? 'node unschedulable' : undefined;
+
+export const nodeSelector: Filter = (pod, { node }) => {
+  const labels = node.metadata.labels ?? {};
+  const mismatch = Object.entries(pod.spec.node_selector ?? {}).some(([key, value]) => labels[key] !== value);
+  return mismatch ? "node didn't match the pod's node_selector" : undefined;
+};
+
+export const resources: Filter = (pod, usage) => {
+  const allocatable = usage.node.status?.allocatable ?? usage.node.status?.capacity ?? {};
+  const requests = podRequests(pod);
+  if (allocatable.pods !== undefined && usage.pods + 1 > parseQuantity(allocatable.pods))
+    return 'too many pods';
+  if (requests.cpu > 0 && usage.cpu + requests.cpu > parseQuantity(allocatable.cpu))
+    return 'insufficient cpu';
+  if (requests.memory > 0 && usage.memory + requests.memory > parseQuantity(allocatable.memory)) {
+    return 'insufficient memory';
+  }
+  return undefined;
+};
+
+/** No network namespaces: two pods using one host port never share a node. */
+export const hostPorts: Filter = (pod, usage) => {
+  for (const container of pod.spec.containers) {
+    for (const port of container.ports ?? []) {
+      if (usage.ports.has(portKey(port.container_port, port.protocol)))
+        return `port ${port.container_port} in use`;
+    }
+  }
+  return undefined;
+};
+
+/** Two pods must never share a directory on a node: the pod directory or a deployment_dir. */
+export const directories: Filter = (pod, usage) => {
+  if (usage.podNames.has(pod.metadata.name ?? '')) return `pod directory ${pod.metadata.name} in use`;
+  for (const container of pod.spec.containers) {
+    if (container.deployment_dir && usage.deploymentDirs.has(container.deployment_dir)) {
+      return `directory ${container.deployment_dir} in use`;
+    }
+  }
+  return undefined;
+};
+
+export const FILTERS: Filter[] = [
+  nodeReady,
+  nodeSchedulable,
+  nodeSelector,
+  resources,
+  hostPorts,
+  directories,
+];

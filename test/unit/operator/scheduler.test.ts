@@ -1,0 +1,154 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { COMPONENT_LABEL, DEPLOYMENT_LABEL, SEER_API_VERSION } from '../../../api/names.js';
+import type { Container, SeerNode, SeerPod } from '../../../api/types.js';
+import { usageByNode } from '../../../operator/scheduler/node-usage.js';
+import { parseQuantity } from '../../../operator/scheduler/quantities.js';
+import { schedule } from '../../../operator/scheduler/schedule.js';
+
+function node(
+  name: string,
+  options: {
+    ready?: boolean;
+    cpu?: string;
+    memory?: string;
+    pods?: number;
+    labels?: Record<string, string>;
+    unschedulable?: boolean;
+  } = {},
+): SeerNode {
+  return {
+    apiVersion: SEER_API_VERSION,
+    kind: 'SeerNode',
+    metadata: { name, labels: options.labels },
+    spec: { unschedulable: options.unschedulable },
+    status: {
+      allocatable: { cpu: options.cpu ?? '4', memory: options.memory ?? '8Gi', pods: options.pods ?? 110 },
+      conditions: [{ type: 'Ready', status: options.ready === false ? 'False' : 'True' }],
+    },
+  };
+}
+
+function pod(
+  name: string,
+  containers: Partial<Container>[] = [{}],
+  extra: Partial<SeerPod['spec']> = {},
+  labels?: Record<string, string>,
+): SeerPod {
+  return {
+    apiVersion: SEER_API_VERSION,
+    kind: 'SeerPod',
+    metadata: { name, namespace: 'default', labels },
+    spec: {
+      containers: containers.map((c, i) => ({ name: `c${i}`, package: 'file:///p.tgz', ...c })),
+      ...extra,
+    },
+  };
+}
+
+const bound = (p: SeerPod, nodeName: string): SeerPod => ({ ...p, spec: { ...p.spec, node_name: nodeName } });
+
+test('quantities parse as Kubernetes writes them', () => {
+  assert.equal(parseQuantity('500m'), 0.5);
+  assert.equal(parseQuantity('2'), 2);
+  assert.equal(parseQuantity(3), 3);
+  assert.equal(parseQuantity('256Mi'), 256 * 2 ** 20);
+  assert.equal(parseQuantity('1G'), 1e9);
+  assert.equal(parseQuantity('1e3'), 1000);
+  assert.equal(parseQuantity(undefined), 0);
+  assert.throws(() => parseQuantity('lots'), /not a quantity/);
+});
+
+test('a pod goes to a node that passes every filter', () => {
+  const nodes = [node('a', { ready: false }), node('b', { unschedulable: true }), node('c')];
+  assert.deepEqual(schedule(pod('p'), usageByNode(nodes, []).values()), { node: 'c' });
+});
+
+test('no fit: the reasons are counted per node, most frequent first', () => {
+  const nodes = [node('a'), node('b'), node('c', { memory: '1Gi' }), node('d', { ready: false })];
+  const web = pod('web', [{ ports: [{ name: 'http', container_port: 80 }] }]);
+  const existing = [
+    bound(pod('x', [{ ports: [{ name: 'http', container_port: 80 }] }]), 'a'),
+    bound(pod('y', [{ ports: [{ name: 'http', container_port: 80 }] }]), 'b'),
+  ];
+  const big = pod('web', [
+    { ports: [{ name: 'http', container_port: 80 }], resources: { requests: { memory: '2Gi' } } },
+  ]);
+  const result = schedule(big, usageByNode(nodes, existing).values());
+  assert.deepEqual(result, {
+    unschedulable: '0/4 nodes are available: 2 port 80 in use, 1 insufficient memory, 1 node not ready.',
+  });
+  assert.deepEqual(schedule(web, usageByNode(nodes, existing).values()), { node: 'c' });
+  assert.deepEqual(schedule(web, usageByNode([], []).values()), {
+    unschedulable: '0/0 nodes are available.',
+  });
+});
+
+test('the same port with another protocol does not conflict', () => {
+  const nodes = [node('a')];
+  const existing = [
+    bound(pod('dns-tcp', [{ ports: [{ name: 'dns', container_port: 53, protocol: 'tcp' }] }]), 'a'),
+  ];
+  const udp = pod('dns-udp', [{ ports: [{ name: 'dns', container_port: 53, protocol: 'udp' }] }]);
+  assert.deepEqual(schedule(udp, usageByNode(nodes, existing).values()), { node: 'a' });
+});
+
+test('directories are never shared: the pod directory and deployment_dir', () => {
+  const nodes = [node('a'), node('b')];
+  const onA = [bound(pod('same', [{}]), 'a'), bound(pod('other', [{ deployment_dir: '/srv/app' }]), 'b')];
+  assert.deepEqual(schedule(pod('same'), usageByNode(nodes, onA).values()), { node: 'b' });
+  assert.deepEqual(schedule(pod('new', [{ deployment_dir: '/srv/app' }]), usageByNode(nodes, onA).values()), {
+    node: 'a',
+  });
+});
+
+test('cpu and pod count are checked against allocatable; finished pods hold nothing', () => {
+  const nodes = [node('a', { cpu: '1', pods: 2 })];
+  const heavy = pod('heavy', [{ resources: { requests: { cpu: '600m' } } }]);
+  const existing = [bound(pod('half', [{ resources: { requests: { cpu: '500m' } } }]), 'a')];
+  assert.deepEqual(schedule(heavy, usageByNode(nodes, existing).values()), {
+    unschedulable: '0/1 nodes are available: 1 insufficient cpu.',
+  });
+  const finished = { ...existing[0]!, status: { phase: 'Succeeded' as const } };
+  assert.deepEqual(schedule(heavy, usageByNode(nodes, [finished]).values()), { node: 'a' });
+  const full = [bound(pod('p1'), 'a'), bound(pod('p2'), 'a')];
+  assert.deepEqual(schedule(pod('p3'), usageByNode(nodes, full).values()), {
+    unschedulable: '0/1 nodes are available: 1 too many pods.',
+  });
+});
+
+test('node_selector must match the node labels', () => {
+  const nodes = [node('a', { labels: { zone: 'x' } }), node('b', { labels: { zone: 'y' } })];
+  assert.deepEqual(
+    schedule(pod('p', [{}], { node_selector: { zone: 'y' } }), usageByNode(nodes, []).values()),
+    { node: 'b' },
+  );
+  assert.match(
+    (
+      schedule(pod('p', [{}], { node_selector: { zone: 'z' } }), usageByNode(nodes, []).values()) as {
+        unschedulable: string;
+      }
+    ).unschedulable,
+    /2 node didn't match the pod's node_selector/,
+  );
+});
+
+test("a deployment's replicas spread over nodes", () => {
+  const nodes = [node('a'), node('b'), node('c')];
+  const pods: SeerPod[] = [];
+  for (let i = 0; i < 6; i++) {
+    const replica = pod(`web-${i}`, [{}], {}, { [DEPLOYMENT_LABEL]: 'web' });
+    const placement = schedule(replica, usageByNode(nodes, pods).values());
+    assert.ok('node' in placement);
+    pods.push(bound(replica, placement.node));
+  }
+  const perNode = ['a', 'b', 'c'].map((n) => pods.filter((p) => p.spec.node_name === n).length);
+  assert.deepEqual(perNode, [2, 2, 2]);
+});
+
+test('a node that already runs the required components is preferred', () => {
+  const nodes = [node('a'), node('b')];
+  const instance = bound(pod('nginx-b', [{}], {}, { [COMPONENT_LABEL]: 'nginx' }), 'b');
+  const dependent = pod('site', [{}], { required_components: [{ name: 'nginx' }] });
+  assert.deepEqual(schedule(dependent, usageByNode(nodes, [instance]).values()), { node: 'b' });
+});
