@@ -2,11 +2,7 @@ import type { Logger } from 'pino';
 import { NODE_LEASE_NAMESPACE, nodeLeaseName } from '../../api/names.js';
 import { errorMessage, isNotFound } from '../../kube/errors.js';
 import type { RestClient } from '../../kube/rest.js';
-
-/** RFC 3339 with microseconds, the wire format of a Lease's MicroTime fields. */
-export function microTime(date = new Date()): string {
-  return date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
-}
+import { microTime } from '../../kube/time.js';
 
 export interface HeartbeatOptions {
   client: RestClient;
