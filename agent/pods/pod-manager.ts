@@ -72,7 +72,6 @@ export class PodManager {
   private readonly runtimes = new Map<string, PodRuntime>();
   /** Why a pod without a runtime is not running yet (pulling, waiting for a component…). */
   private readonly preparing = new Map<string, Preparation>();
-  private readonly written = new Map<string, SeerPodStatus>();
   private readonly inFlight = new Map<string, AbortController>();
   private readonly statusWrites = new Map<string, Promise<void>>();
   private readonly queue: WorkQueue;
@@ -153,7 +152,6 @@ export class PodManager {
     }
     if (!pod) {
       this.preparing.delete(key);
-      this.written.delete(key);
       return;
     }
     if (pod.metadata.deletionTimestamp) {
@@ -343,7 +341,6 @@ export class PodManager {
       await rm(container.directory, { recursive: true, force: true });
     await rm(layout.podDir(runtime.record.name), { recursive: true, force: true });
     this.runtimes.delete(key);
-    this.written.delete(key);
     this.options.onPodCount?.(this.runtimes.size);
     this.log.info({ pod: key }, 'pod stopped and removed from this host');
   }
@@ -390,7 +387,9 @@ export class PodManager {
   }
 
   private async writeStatusNow(key: string, pod: SeerPod, runtime: PodRuntime | undefined): Promise<void> {
-    const previous = this.written.get(key) ?? pod.status;
+    // Compared with what the API server has (the newest cached copy), not with what this agent last
+    // wrote: someone else may have changed it meanwhile (the operator marks pods of a lost node Unknown).
+    const previous = (this.options.store.get(key) ?? pod).status;
     const containers = runtime
       ? [...runtime.supervisors.values()].map((s) => s.status())
       : pod.spec.containers.map((c) => ({
@@ -415,6 +414,5 @@ export class PodManager {
     const cleared = Object.keys(previous ?? {}).filter((field) => !(field in status));
     const patch = { ...status, ...Object.fromEntries(cleared.map((field) => [field, null])) };
     await this.options.store.writeStatus(pod, patch);
-    this.written.set(key, status);
   }
 }

@@ -1,0 +1,70 @@
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+
+/** How the operator is run: flags, all with defaults. */
+export interface OperatorConfig {
+  kubeconfig?: string;
+  /** Where the leader-election Lease lives. */
+  namespace: string;
+  leaderElect: boolean;
+  identity: string;
+  leaseDurationSeconds: number;
+  /** /healthz, /readyz and /metrics. */
+  httpAddress: string;
+  nodeGracePeriodSeconds: number;
+  podEvictionTimeoutSeconds: number;
+  logLevel: string;
+}
+
+export const USAGE = `usage: seer-operator [--kubeconfig FILE] [options]
+
+options:
+  --kubeconfig FILE               the meta cluster (in-cluster service account when absent)
+  --namespace NS                  where the leader-election Lease lives (default seer-system)
+  --leader-elect=false            run the controllers without leader election (a single replica)
+  --identity NAME                 this replica's name in the Lease (default: host name and pid)
+  --lease-duration SECONDS        leader lease duration (default 15)
+  --http-address HOST:PORT        /healthz, /readyz and /metrics (default 0.0.0.0:8080)
+  --node-grace-period SECONDS     a node silent this long is Unknown (default 40)
+  --pod-eviction-timeout SECONDS  then, after this long, its deployment pods are replaced (default 300)
+  --log-level LEVEL               trace|debug|info|warn|error (default info)`;
+
+export class ConfigError extends Error {}
+
+function seconds(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new ConfigError(`${name} must be a positive number of seconds, not ${value}`);
+  return n;
+}
+
+export function parseOperatorArgs(argv: string[]): OperatorConfig {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      kubeconfig: { type: 'string' },
+      namespace: { type: 'string' },
+      'leader-elect': { type: 'string' },
+      identity: { type: 'string' },
+      'lease-duration': { type: 'string' },
+      'http-address': { type: 'string' },
+      'node-grace-period': { type: 'string' },
+      'pod-eviction-timeout': { type: 'string' },
+      'log-level': { type: 'string' },
+    },
+  });
+  const leaderElect = values['leader-elect'] ?? 'true';
+  if (!['true', 'false'].includes(leaderElect)) throw new ConfigError(`--leader-elect must be true or false`);
+  return {
+    kubeconfig: values.kubeconfig,
+    namespace: values.namespace ?? 'seer-system',
+    leaderElect: leaderElect === 'true',
+    identity: values.identity ?? `${os.hostname()}-${process.pid}`,
+    leaseDurationSeconds: seconds('--lease-duration', values['lease-duration'], 15),
+    httpAddress: values['http-address'] ?? '0.0.0.0:8080',
+    nodeGracePeriodSeconds: seconds('--node-grace-period', values['node-grace-period'], 40),
+    podEvictionTimeoutSeconds: seconds('--pod-eviction-timeout', values['pod-eviction-timeout'], 300),
+    logLevel: values['log-level'] ?? 'info',
+  };
+}

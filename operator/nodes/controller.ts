@@ -1,0 +1,196 @@
+import {
+  AGENT_FINALIZER,
+  CONDITION_STATUS,
+  DEPLOYMENT_LABEL,
+  NODE_CONDITION,
+  NODE_LEASE_NAMESPACE,
+  NODE_PHASE,
+  nodeLeaseName,
+} from '../../api/names.js';
+import type { SeerNode, SeerPod } from '../../api/types.js';
+import { errorMessage, isConflict, isNotFound } from '../../kube/errors.js';
+import { Informer } from '../../kube/informer.js';
+import { QueueController } from '../runtime/controller.js';
+import type { Controller, OperatorContext } from '../runtime/context.js';
+
+interface Lease {
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string };
+  spec?: { renewTime?: string; holderIdentity?: string };
+}
+
+export interface NodeLifecycleOptions {
+  /** A node whose Lease has not been renewed for this long is Unknown. */
+  gracePeriodMs: number;
+  /** A node Unknown for this long has its deployment-owned pods released, to be replaced elsewhere. */
+  evictionTimeoutMs: number;
+}
+
+/**
+ * Watches node heartbeats (Leases). A node whose agent stops renewing within the grace period gets
+ * Ready=Unknown and its pods phase Unknown; after the eviction timeout its deployment-owned pods are
+ * released (finalizer removed and deleted, with an Event), so their deployments replace them on
+ * healthy nodes. A node whose Lease is renewed again is Ready again; its agent cleans up what the API
+ * server no longer asks it to run.
+ *
+ * Time is measured on this operator's clock from the moment it saw each Lease change, never from the
+ * timestamps in the Lease (other hosts' clocks).
+ */
+export class NodeLifecycleController implements Controller {
+  readonly name = 'node-lifecycle';
+  private readonly queue: QueueController;
+  readonly leases: Informer<Lease>;
+  /** Per node: when this operator last saw its Lease renewed. */
+  private readonly lastRenewal = new Map<string, { renewTime?: string; seenAt: number }>();
+  private readonly startedAt = Date.now();
+
+  constructor(
+    private readonly ctx: OperatorContext,
+    private readonly options: NodeLifecycleOptions,
+  ) {
+    this.queue = new QueueController({
+      name: this.name,
+      reconcile: (key) => this.reconcile(key),
+      metrics: ctx.metrics,
+      logger: ctx.logger,
+    });
+    this.leases = new Informer<Lease>({
+      client: ctx.rest,
+      path: `/apis/coordination.k8s.io/v1/namespaces/${NODE_LEASE_NAMESPACE}/leases`,
+      onError: (error) => ctx.logger.warn({ err: errorMessage(error) }, 'lease watch failed; relisting'),
+    });
+    const onLease = (lease: Lease) => {
+      const node = this.nodeOf(lease);
+      if (!node) return;
+      const renewTime = lease.spec?.renewTime;
+      if (this.lastRenewal.get(node)?.renewTime !== renewTime)
+        this.lastRenewal.set(node, { renewTime, seenAt: Date.now() });
+      this.queue.enqueue(node);
+    };
+    this.leases.on('add', onLease);
+    this.leases.on('update', (_old, lease) => onLease(lease));
+    ctx.caches.nodes.on('add', (node) => this.queue.enqueue(node.metadata.name ?? ''));
+  }
+
+  private nodeOf(lease: Lease): string | undefined {
+    const name = lease.metadata?.name ?? '';
+    const prefix = nodeLeaseName('');
+    return name.startsWith(prefix) ? name.slice(prefix.length) : undefined;
+  }
+
+  async startCaches(): Promise<void> {
+    await this.leases.start();
+  }
+
+  start(): void {
+    for (const node of this.ctx.caches.nodes.list()) this.queue.enqueue(node.metadata.name ?? '');
+    this.queue.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.queue.stop();
+    await this.leases.stop();
+  }
+
+  /** How long since the node's Lease was last seen renewed (from this operator's start if never). */
+  private silentFor(node: string): number {
+    const seen = this.lastRenewal.get(node)?.seenAt ?? this.startedAt;
+    return Date.now() - seen;
+  }
+
+  private async reconcile(name: string): Promise<void> {
+    const node = this.ctx.caches.nodes.get(name);
+    if (!node) return;
+    const silent = this.silentFor(name);
+    const { gracePeriodMs, evictionTimeoutMs } = this.options;
+    if (silent < gracePeriodMs) {
+      if (node.status?.phase === NODE_PHASE.Unknown) await this.markReady(node);
+      this.queue.enqueueAfter(name, gracePeriodMs - silent + 100);
+      return;
+    }
+    if (node.status?.phase !== NODE_PHASE.Unknown) await this.markUnknown(node, silent);
+    const pods = this.ctx.caches.pods.list().filter((p) => p.spec.node_name === name);
+    for (const pod of pods)
+      if (pod.status?.phase !== 'Unknown' && !pod.metadata.deletionTimestamp) await this.podUnknown(pod);
+    if (silent >= gracePeriodMs + evictionTimeoutMs) {
+      for (const pod of pods) if (pod.metadata.labels?.[DEPLOYMENT_LABEL]) await this.release(pod, name);
+    } else {
+      this.queue.enqueueAfter(name, gracePeriodMs + evictionTimeoutMs - silent + 100);
+    }
+  }
+
+  private async markUnknown(node: SeerNode, silentMs: number): Promise<void> {
+    const message = `seer-agent has not renewed its lease for ${Math.round(silentMs / 1000)}s`;
+    await this.patchNodeStatus(
+      node,
+      NODE_PHASE.Unknown,
+      CONDITION_STATUS.Unknown,
+      'NodeStatusUnknown',
+      message,
+    );
+    this.ctx.events.record(node, 'Warning', 'NodeNotReady', message);
+    this.ctx.logger.warn({ node: node.metadata.name }, message);
+  }
+
+  private async markReady(node: SeerNode): Promise<void> {
+    await this.patchNodeStatus(
+      node,
+      NODE_PHASE.Ready,
+      CONDITION_STATUS.True,
+      'AgentReady',
+      'seer-agent is renewing its lease again',
+    );
+    this.ctx.events.record(node, 'Normal', 'NodeReady', 'seer-agent is renewing its lease again');
+  }
+
+  private async patchNodeStatus(
+    node: SeerNode,
+    phase: string,
+    status: string,
+    reason: string,
+    message: string,
+  ) {
+    const conditions = (node.status?.conditions ?? []).filter((c) => c.type !== NODE_CONDITION.Ready);
+    conditions.push({
+      type: NODE_CONDITION.Ready,
+      status: status as 'True',
+      reason,
+      message,
+      last_transition_time: new Date().toISOString(),
+    });
+    await this.ctx.client.patchStatus('SeerNode', node.metadata.name ?? '', undefined, { phase, conditions });
+  }
+
+  private async podUnknown(pod: SeerPod): Promise<void> {
+    try {
+      await this.ctx.client.patchStatus('SeerPod', pod.metadata.name ?? '', pod.metadata.namespace, {
+        phase: 'Unknown',
+        reason: 'NodeLost',
+        message: `node ${pod.spec.node_name} stopped reporting`,
+      });
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+  }
+
+  /** Lets go of a pod on a lost node: its deployment creates a replacement on a healthy node. */
+  private async release(pod: SeerPod, node: string): Promise<void> {
+    const finalizers = (pod.metadata.finalizers ?? []).filter((f) => f !== AGENT_FINALIZER);
+    try {
+      if (!pod.metadata.deletionTimestamp)
+        await this.ctx.client.delete('SeerPod', pod.metadata.name ?? '', pod.metadata.namespace);
+      await this.ctx.client.patch('SeerPod', pod.metadata.name ?? '', pod.metadata.namespace, {
+        metadata: { finalizers },
+      });
+    } catch (error) {
+      if (isNotFound(error)) return;
+      if (isConflict(error)) {
+        this.queue.enqueueAfter(node, 200);
+        return;
+      }
+      throw error;
+    }
+    const message = `released from node ${node}, which stopped reporting; its deployment replaces it elsewhere`;
+    this.ctx.events.record(pod, 'Warning', 'PodReleased', message);
+    this.ctx.logger.warn({ pod: `${pod.metadata.namespace}/${pod.metadata.name}`, node }, message);
+  }
+}

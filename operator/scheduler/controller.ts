@@ -1,0 +1,179 @@
+import { AGENT_FINALIZER, CONDITION_STATUS, NODE_LABEL, POD_CONDITION } from '../../api/names.js';
+import type { SeerPod } from '../../api/types.js';
+import { errorMessage, isConflict, isNotFound } from '../../kube/errors.js';
+import { objectKey } from '../../kube/keys.js';
+import { QueueController } from '../runtime/controller.js';
+import type { Controller, OperatorContext } from '../runtime/context.js';
+import { addPod, usageByNode, type NodeUsage } from './node-usage.js';
+import { schedule } from './schedule.js';
+
+const unbound = (pod: SeerPod) => !pod.spec.node_name && !pod.metadata.deletionTimestamp;
+
+/**
+ * Binds each unbound SeerPod to a node (spec.node_name, the node label and the agent's finalizer, in
+ * one patch guarded by the pod's resourceVersion), or says in its PodScheduled condition why no node
+ * fits. Pods are placed one at a time, each seeing the placements before it. Unschedulable pods are
+ * retried whenever nodes or other pods change. A pod deleted before it was ever bound is released.
+ */
+export class SchedulerController implements Controller {
+  readonly name = 'scheduler';
+  private readonly queue: QueueController;
+  /** Bindings made here that the cache has not shown yet: counted so the next pod sees them. */
+  private readonly assumed = new Map<string, SeerPod>();
+  /** The last unschedulable message per pod, so a repeated failure is not written again. */
+  private readonly reported = new Map<string, string>();
+
+  constructor(private readonly ctx: OperatorContext) {
+    // One worker: each decision must see the previous one.
+    this.queue = new QueueController({
+      name: this.name,
+      reconcile: (key) => this.reconcile(key),
+      workers: 1,
+      metrics: ctx.metrics,
+      logger: ctx.logger,
+    });
+    const { pods, nodes } = ctx.caches;
+    pods.on('add', (pod) => this.onPod(pod));
+    pods.on('update', (_old, pod) => this.onPod(pod));
+    // Room freed or nodes changed: every waiting pod gets another chance.
+    pods.on('delete', (pod) => {
+      this.assumed.delete(objectKey(pod));
+      this.reported.delete(objectKey(pod));
+      if (pod.spec.node_name) this.retryUnbound();
+    });
+    nodes.on('add', () => this.retryUnbound());
+    nodes.on('update', () => this.retryUnbound());
+    ctx.caches.components.on('add', () => this.retryUnbound());
+  }
+
+  start(): void {
+    for (const pod of this.ctx.caches.pods.list()) this.onPod(pod);
+    this.queue.start();
+  }
+
+  stop(): Promise<void> {
+    return this.queue.stop();
+  }
+
+  private onPod(pod: SeerPod): void {
+    const key = objectKey(pod);
+    if (pod.spec.node_name) this.assumed.delete(key);
+    if (unbound(pod)) this.queue.enqueue(key);
+    else if (pod.metadata.deletionTimestamp && !pod.spec.node_name) this.queue.enqueue(key);
+  }
+
+  private retryUnbound(): void {
+    for (const pod of this.ctx.caches.pods.list()) if (unbound(pod)) this.queue.enqueue(objectKey(pod));
+  }
+
+  private usage(): Map<string, NodeUsage> {
+    const usage = usageByNode(this.ctx.caches.nodes.list(), this.ctx.caches.pods.list());
+    for (const pod of this.assumed.values()) {
+      const node = usage.get(pod.spec.node_name ?? '');
+      if (node) addPod(node, pod);
+    }
+    return usage;
+  }
+
+  private async reconcile(key: string): Promise<void> {
+    const pod = this.ctx.caches.pods.get(key);
+    if (!pod || this.assumed.has(key)) return;
+    if (pod.metadata.deletionTimestamp) {
+      if (!pod.spec.node_name && pod.metadata.finalizers?.includes(AGENT_FINALIZER)) await this.release(pod);
+      return;
+    }
+    if (pod.spec.node_name) return;
+
+    const missing = this.missingComponents(pod);
+    const placement = missing ? { unschedulable: missing } : schedule(pod, this.usage().values());
+    if ('unschedulable' in placement) {
+      await this.reportUnschedulable(pod, placement.unschedulable);
+      return;
+    }
+    await this.bind(pod, placement.node);
+  }
+
+  /** A pod requiring a component that does not exist waits, unbound, with a condition saying so. */
+  private missingComponents(pod: SeerPod): string | undefined {
+    const namespace = pod.metadata.namespace ?? 'default';
+    const missing = (pod.spec.required_components ?? [])
+      .map((c) => c.name)
+      .filter((name) => !this.ctx.caches.components.get(`${namespace}/${name}`));
+    if (missing.length === 0) return undefined;
+    return `required component${missing.length > 1 ? 's' : ''} ${missing.join(', ')} not found in namespace ${namespace}`;
+  }
+
+  private async bind(pod: SeerPod, node: string): Promise<void> {
+    const key = objectKey(pod);
+    const finalizers = [...new Set([...(pod.metadata.finalizers ?? []), AGENT_FINALIZER])];
+    const bound: SeerPod = {
+      ...pod,
+      metadata: { ...pod.metadata, finalizers, labels: { ...pod.metadata.labels, [NODE_LABEL]: node } },
+      spec: { ...pod.spec, node_name: node },
+    };
+    try {
+      await this.ctx.client.patch('SeerPod', pod.metadata.name ?? '', pod.metadata.namespace, {
+        metadata: {
+          resourceVersion: pod.metadata.resourceVersion,
+          finalizers,
+          labels: { [NODE_LABEL]: node },
+        },
+        spec: { node_name: node },
+      });
+    } catch (error) {
+      // Changed meanwhile (or gone): the cache brings the new version, which is scheduled again.
+      if (isConflict(error) || isNotFound(error)) return;
+      throw error;
+    }
+    this.assumed.set(key, bound);
+    this.reported.delete(key);
+    const created = pod.metadata.creationTimestamp
+      ? new Date(pod.metadata.creationTimestamp).getTime()
+      : undefined;
+    if (created) this.ctx.metrics.schedulingLatency.observe(Math.max(0, Date.now() - created) / 1000);
+    this.ctx.events.record(pod, 'Normal', 'Scheduled', `Successfully assigned ${key} to ${node}`, 'Binding');
+  }
+
+  private async reportUnschedulable(pod: SeerPod, message: string): Promise<void> {
+    const key = objectKey(pod);
+    if (this.reported.get(key) === message) return;
+    const previous = pod.status?.conditions?.find((c) => c.type === POD_CONDITION.PodScheduled);
+    const since =
+      previous?.status === CONDITION_STATUS.False && previous.last_transition_time
+        ? previous.last_transition_time
+        : new Date().toISOString();
+    try {
+      await this.ctx.client.patchStatus('SeerPod', pod.metadata.name ?? '', pod.metadata.namespace, {
+        phase: 'Pending',
+        reason: 'Unschedulable',
+        message,
+        conditions: [
+          {
+            type: POD_CONDITION.PodScheduled,
+            status: CONDITION_STATUS.False,
+            reason: 'Unschedulable',
+            message,
+            last_transition_time: since,
+          },
+        ],
+      });
+    } catch (error) {
+      if (isNotFound(error)) return;
+      throw error;
+    }
+    this.reported.set(key, message);
+    this.ctx.events.record(pod, 'Warning', 'FailedScheduling', message, 'Scheduling');
+    this.ctx.logger.info({ pod: key, reason: message }, 'pod unschedulable');
+  }
+
+  private async release(pod: SeerPod): Promise<void> {
+    const finalizers = (pod.metadata.finalizers ?? []).filter((f) => f !== AGENT_FINALIZER);
+    try {
+      await this.ctx.client.patch('SeerPod', pod.metadata.name ?? '', pod.metadata.namespace, {
+        metadata: { resourceVersion: pod.metadata.resourceVersion, finalizers },
+      });
+    } catch (error) {
+      if (!isNotFound(error) && !isConflict(error)) throw new Error(errorMessage(error));
+    }
+  }
+}
