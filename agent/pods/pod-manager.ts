@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { AGENT_FINALIZER, COMPONENT_LABEL, RELOAD_ANNOTATION, RESTART_ANNOTATION } from '../../api/names.js';
-import type { SeerPod, SeerPodStatus } from '../../api/types.js';
+import type { SeerPod } from '../../api/types.js';
 import { errorMessage } from '../../kube/errors.js';
 import { objectKey } from '../../kube/keys.js';
 import { WorkQueue } from '../../kube/workqueue.js';
