@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 import { UsageError, type Command } from './command.js';
 import { clusterCommand } from './commands/cluster.js';
+import { nodeCommand } from './commands/node.js';
 import { packageCommand } from './commands/package.js';
 
-const commands: Command[] = [clusterCommand, packageCommand];
+const commands: Command[] = [clusterCommand, packageCommand, nodeCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

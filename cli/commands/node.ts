@@ -1,0 +1,92 @@
+import { parseArgs } from 'node:util';
+import { COMPONENT_LABEL, DEPLOYMENT_LABEL, NODE_NAME_FIELD } from '../../api/names.js';
+import type { SeerPod } from '../../api/types.js';
+import { isNotFound } from '../../kube/errors.js';
+import { SeerClient } from '../../kube/seer-client.js';
+import { UsageError, type Command } from '../command.js';
+import { clientFor } from '../kubeconfig.js';
+
+const USAGE = `usage:
+  seer node cordon NAME      mark the node unschedulable: no new pods are placed on it
+  seer node uncordon NAME    make it schedulable again
+  seer node drain NAME       cordon it and delete its pods, waiting until its agent has stopped them
+                             [--force] also delete pods no deployment or component would recreate
+                             [--timeout SECONDS] (default 300)
+options: --kubeconfig FILE`;
+
+async function setUnschedulable(client: SeerClient, name: string, unschedulable: boolean): Promise<void> {
+  await client.patch('SeerNode', name, undefined, { spec: { unschedulable } });
+}
+
+/** Pods a controller recreates elsewhere when deleted: deployment replicas and component instances. */
+function managed(pod: SeerPod): boolean {
+  return !!(pod.metadata.labels?.[DEPLOYMENT_LABEL] || pod.metadata.labels?.[COMPONENT_LABEL]);
+}
+
+async function drain(
+  client: SeerClient,
+  name: string,
+  force: boolean,
+  timeoutSeconds: number,
+): Promise<void> {
+  await setUnschedulable(client, name, true);
+  console.log(`node/${name} cordoned`);
+  const { items } = await client.list('SeerPod', { fieldSelector: `${NODE_NAME_FIELD}=${name}` });
+  const unmanaged = items.filter((p) => !managed(p));
+  if (unmanaged.length > 0 && !force) {
+    const names = unmanaged.map((p) => `${p.metadata.namespace}/${p.metadata.name}`).join(', ');
+    throw new Error(
+      `cannot drain ${name}: these pods are not managed by a deployment or component (use --force): ${names}`,
+    );
+  }
+  for (const pod of items) {
+    try {
+      await client.delete('SeerPod', pod.metadata.name ?? '', pod.metadata.namespace);
+      console.log(`deleting seerpod ${pod.metadata.namespace}/${pod.metadata.name}`);
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+  }
+  const deadline = Date.now() + timeoutSeconds * 1000;
+  for (;;) {
+    const left = (await client.list('SeerPod', { fieldSelector: `${NODE_NAME_FIELD}=${name}` })).items.filter(
+      (p) => items.some((i) => i.metadata.uid === p.metadata.uid),
+    );
+    if (left.length === 0) break;
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${left.length} pods to stop on ${name}`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  console.log(`node/${name} drained`);
+}
+
+export const nodeCommand: Command = {
+  name: 'node',
+  summary: 'cordon, uncordon or drain a node',
+  async run(args) {
+    const [action, name, ...rest] = args;
+    const { values } = parseArgs({
+      args: rest,
+      options: {
+        kubeconfig: { type: 'string' },
+        force: { type: 'boolean', default: false },
+        timeout: { type: 'string', default: '300' },
+      },
+    });
+    if (!name || !action) throw new UsageError(USAGE);
+    const connection = clientFor(values.kubeconfig);
+    const client = new SeerClient(connection);
+    try {
+      if (action === 'cordon' || action === 'uncordon') {
+        await setUnschedulable(client, name, action === 'cordon');
+        console.log(`node/${name} ${action}ed`);
+      } else if (action === 'drain') {
+        await drain(client, name, values.force ?? false, Number(values.timeout));
+      } else {
+        throw new UsageError(USAGE);
+      }
+    } finally {
+      connection.close();
+    }
+  },
+};
