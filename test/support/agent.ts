@@ -5,23 +5,56 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { repoPath } from '../../common/paths.js';
 
-/** A seer-agent running as a real process, its log in `${root}/../<node>-agent.log`. */
-export interface AgentProcess {
-  nodeName: string;
-  root: string;
+/** A Seer program (agent or operator) running as a real process, its output in `logFile`. */
+export interface SeerProcess {
   logFile: string;
   child: ChildProcess;
-  /** SIGTERM and wait: the agent leaves its processes running. */
+  /** SIGTERM and wait. */
   stop(): Promise<void>;
   /** SIGKILL and wait. */
   kill(): Promise<void>;
   log(): Promise<string>;
 }
 
+/** A seer-agent process; it leaves its managed processes running when stopped or killed. */
+export interface AgentProcess extends SeerProcess {
+  nodeName: string;
+  root: string;
+}
+
 const running = new Set<ChildProcess>();
 process.on('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
+
+/** Runs `node dist/<script>` with `args`, output appended to `logFile`, killed when the test run exits. */
+export async function startSeerProcess(
+  script: string,
+  args: string[],
+  logFile: string,
+): Promise<SeerProcess> {
+  const log = createWriteStream(logFile, { flags: 'a' });
+  await new Promise((resolve) => log.once('open', resolve));
+  const child = spawn(process.execPath, [repoPath('dist', script), ...args], { stdio: ['ignore', log, log] });
+  running.add(child);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  exited.then(
+    () => running.delete(child),
+    () => undefined,
+  );
+  const waitExit = async (signal: NodeJS.Signals) => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill(signal);
+    await exited;
+  };
+  return {
+    logFile,
+    child,
+    stop: () => waitExit('SIGTERM'),
+    kill: () => waitExit('SIGKILL'),
+    log: () => readFile(logFile, 'utf8'),
+  };
+}
 
 export async function startAgentProcess(options: {
   nodeName: string;
@@ -33,7 +66,6 @@ export async function startAgentProcess(options: {
   await mkdir(options.root, { recursive: true });
   const logFile = path.join(path.dirname(options.root), `${options.nodeName}-agent.log`);
   const args = [
-    repoPath('dist', 'agent', 'main.js'),
     '--node-name',
     options.nodeName,
     '--root',
@@ -48,29 +80,8 @@ export async function startAgentProcess(options: {
     ...(options.manifests ? ['--manifests', options.manifests] : []),
     ...(options.args ?? []),
   ];
-  const log = createWriteStream(logFile, { flags: 'a' });
-  await new Promise((resolve) => log.once('open', resolve));
-  const child = spawn(process.execPath, args, { stdio: ['ignore', log, log] });
-  running.add(child);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  exited.then(
-    () => running.delete(child),
-    () => undefined,
-  );
-  const waitExit = async (signal: NodeJS.Signals) => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill(signal);
-    await exited;
-  };
-  return {
-    nodeName: options.nodeName,
-    root: options.root,
-    logFile,
-    child,
-    stop: () => waitExit('SIGTERM'),
-    kill: () => waitExit('SIGKILL'),
-    log: () => readFile(logFile, 'utf8'),
-  };
+  const started = await startSeerProcess(path.join('agent', 'main.js'), args, logFile);
+  return { ...started, nodeName: options.nodeName, root: options.root };
 }
 
 /** Polls `check` until it returns a value other than undefined/false, or fails with `what`. */
