@@ -88,11 +88,9 @@ async function nullAgent(client: SeerClient, node: string) {
   return informer;
 }
 
-const cluster = await startTestCluster();
+const cluster = await startTestCluster({ crds: true });
 const work = await mkdtemp(path.join(os.tmpdir(), 'seer-bench-agent-'));
 try {
-  await cluster.kubectlOk(['apply', '-f', 'crds/']);
-  await cluster.kubectlOk(['wait', '--for=condition=Established', 'crd', '--all']);
   const client = new SeerClient(RestClient.fromKubeconfig(cluster.kubeconfig));
   const pkg = await makePackage({ README: 'a package with nothing to run but sleep\n' });
 

@@ -1,5 +1,6 @@
 import { SEER_GROUP, SEER_RESOURCES, SEER_VERSION, type SeerKind } from '../api/names.js';
 import type { SeerComponent, SeerDeployment, SeerNode, SeerPod } from '../api/types.js';
+import { isNotFound } from './errors.js';
 import { Informer } from './informer.js';
 import type { RestClient } from './rest.js';
 
@@ -46,6 +47,20 @@ export class SeerClient {
 
   get<K extends SeerKind>(kind: K, name: string, namespace?: string): Promise<SeerObjects[K]> {
     return this.rest.request('GET', this.objectPath(kind, name, namespace));
+  }
+
+  /** The object, or undefined when it does not exist. */
+  async find<K extends SeerKind>(
+    kind: K,
+    name: string,
+    namespace?: string,
+  ): Promise<SeerObjects[K] | undefined> {
+    try {
+      return await this.get(kind, name, namespace);
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
   }
 
   list<K extends SeerKind>(kind: K, options: ListOptions = {}): Promise<SeerList<SeerObjects[K]>> {

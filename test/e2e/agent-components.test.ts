@@ -7,7 +7,6 @@ import { after, before, test } from 'node:test';
 import { COMPONENT_LABEL } from '../../api/names.js';
 import type { SeerPod } from '../../api/types.js';
 import { RestClient } from '../../kube/rest.js';
-import { isNotFound } from '../../kube/errors.js';
 import { SeerClient } from '../../kube/seer-client.js';
 import { eventually, startAgentProcess, type AgentProcess } from '../support/agent.js';
 import { startTestCluster, type TestCluster } from '../support/control-plane.js';
@@ -30,9 +29,7 @@ echo "reload: $(ls conf.d | tr '\\n' ' ')" >> reloads.log
 `;
 
 before(async () => {
-  cluster = await startTestCluster();
-  await cluster.kubectlOk(['apply', '-f', 'crds/']);
-  await cluster.kubectlOk(['wait', '--for=condition=Established', 'crd', '--all']);
+  cluster = await startTestCluster({ crds: true });
   client = new SeerClient(RestClient.fromKubeconfig(cluster.kubeconfig));
   work = await mkdtemp(path.join(os.tmpdir(), 'seer-agent-components-'));
   agent = await startAgentProcess({
@@ -51,14 +48,7 @@ after(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-async function pod(name: string): Promise<SeerPod | undefined> {
-  try {
-    return await client.get('SeerPod', name, 'default');
-  } catch (error) {
-    if (isNotFound(error)) return undefined;
-    throw error;
-  }
-}
+const pod = (name: string): Promise<SeerPod | undefined> => client.find('SeerPod', name, 'default');
 
 async function condition(
   name: string,

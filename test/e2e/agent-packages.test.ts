@@ -8,7 +8,6 @@ import { pushPackage } from '../../agent/packages/build.js';
 import type { SeerPod } from '../../api/types.js';
 import { freePort } from '../../cli/control-plane/ports.js';
 import { RestClient } from '../../kube/rest.js';
-import { isNotFound } from '../../kube/errors.js';
 import { SeerClient } from '../../kube/seer-client.js';
 import { eventually, startAgentProcess, type AgentProcess } from '../support/agent.js';
 import { startTestCluster, type TestCluster } from '../support/control-plane.js';
@@ -24,9 +23,7 @@ let work: string;
 let deadRegistry: string;
 
 before(async () => {
-  cluster = await startTestCluster();
-  await cluster.kubectlOk(['apply', '-f', 'crds/']);
-  await cluster.kubectlOk(['wait', '--for=condition=Established', 'crd', '--all']);
+  cluster = await startTestCluster({ crds: true });
   client = new SeerClient(RestClient.fromKubeconfig(cluster.kubeconfig));
   registry = await startRegistry();
   deadRegistry = `127.0.0.1:${await freePort()}`;
@@ -46,14 +43,7 @@ after(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-async function pod(name: string): Promise<SeerPod | undefined> {
-  try {
-    return await client.get('SeerPod', name, 'default');
-  } catch (error) {
-    if (isNotFound(error)) return undefined;
-    throw error;
-  }
-}
+const pod = (name: string): Promise<SeerPod | undefined> => client.find('SeerPod', name, 'default');
 
 async function runPod(
   name: string,

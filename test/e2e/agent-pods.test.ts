@@ -9,7 +9,6 @@ import type { SeerNode, SeerPod } from '../../api/types.js';
 import { freePort } from '../../cli/control-plane/ports.js';
 import { isAlive } from '../../cli/control-plane/processes.js';
 import { RestClient } from '../../kube/rest.js';
-import { isNotFound } from '../../kube/errors.js';
 import { SeerClient } from '../../kube/seer-client.js';
 import { eventually, startAgentProcess, type AgentProcess } from '../support/agent.js';
 import { startTestCluster, type TestCluster } from '../support/control-plane.js';
@@ -21,9 +20,7 @@ let agent: AgentProcess;
 let work: string;
 
 before(async () => {
-  cluster = await startTestCluster();
-  await cluster.kubectlOk(['apply', '-f', 'crds/']);
-  await cluster.kubectlOk(['wait', '--for=condition=Established', 'crd', '--all']);
+  cluster = await startTestCluster({ crds: true });
   client = new SeerClient(RestClient.fromKubeconfig(cluster.kubeconfig));
   work = await mkdtemp(path.join(os.tmpdir(), 'seer-agent-pods-'));
   agent = await startAgentProcess({
@@ -39,14 +36,7 @@ after(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-async function pod(name: string): Promise<SeerPod | undefined> {
-  try {
-    return await client.get('SeerPod', name, 'default');
-  } catch (error) {
-    if (isNotFound(error)) return undefined;
-    throw error;
-  }
-}
+const pod = (name: string): Promise<SeerPod | undefined> => client.find('SeerPod', name, 'default');
 
 async function gone(name: string): Promise<true | undefined> {
   return (await pod(name)) === undefined ? true : undefined;

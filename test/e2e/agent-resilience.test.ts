@@ -11,7 +11,6 @@ import { AGENT_FINALIZER } from '../../api/names.js';
 import type { SeerPod } from '../../api/types.js';
 import { isAlive } from '../../cli/control-plane/processes.js';
 import { RestClient } from '../../kube/rest.js';
-import { isNotFound } from '../../kube/errors.js';
 import { SeerClient } from '../../kube/seer-client.js';
 import { eventually, startAgentProcess, type AgentProcess } from '../support/agent.js';
 import { startTestCluster, type TestCluster } from '../support/control-plane.js';
@@ -51,9 +50,7 @@ async function startSlowServer(): Promise<void> {
 }
 
 before(async () => {
-  cluster = await startTestCluster();
-  await cluster.kubectlOk(['apply', '-f', 'crds/']);
-  await cluster.kubectlOk(['wait', '--for=condition=Established', 'crd', '--all']);
+  cluster = await startTestCluster({ crds: true });
   client = new SeerClient(RestClient.fromKubeconfig(cluster.kubeconfig));
   work = await mkdtemp(path.join(os.tmpdir(), 'seer-agent-resilience-'));
   root = path.join(work, 'root');
@@ -70,14 +67,7 @@ after(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-async function pod(name: string): Promise<SeerPod | undefined> {
-  try {
-    return await client.get('SeerPod', name, 'default');
-  } catch (error) {
-    if (isNotFound(error)) return undefined;
-    throw error;
-  }
-}
+const pod = (name: string): Promise<SeerPod | undefined> => client.find('SeerPod', name, 'default');
 
 async function runningPid(name: string): Promise<number> {
   return eventually(`${name} running`, async () => {

@@ -13,9 +13,7 @@ import { startTestCluster, type TestCluster } from '../support/control-plane.js'
 let cluster: TestCluster;
 
 before(async () => {
-  cluster = await startTestCluster();
-  await cluster.kubectlOk(['apply', '-f', repoPath('crds')]);
-  await cluster.kubectlOk(['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all']);
+  cluster = await startTestCluster({ crds: true });
 });
 
 after(async () => {

@@ -11,6 +11,7 @@ import {
   type ClusterState,
 } from '../../cli/control-plane/cluster.js';
 import { killNow } from '../../cli/control-plane/processes.js';
+import { repoPath } from '../../common/paths.js';
 
 export interface CommandResult {
   code: number;
@@ -73,7 +74,8 @@ function installExitHooks(): void {
   }
 }
 
-export async function startTestCluster(): Promise<TestCluster> {
+/** Starts a cluster; with `crds`, the Seer CRDs are installed and established before it returns. */
+export async function startTestCluster(options: { crds?: boolean } = {}): Promise<TestCluster> {
   installExitHooks();
   const binaries = await controlPlaneBinaries();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'seer-test-cluster-'));
@@ -81,7 +83,7 @@ export async function startTestCluster(): Promise<TestCluster> {
   running.add(state);
   const kubectl = (args: string[], input?: string) =>
     runCommand(binaries.kubectl, ['--kubeconfig', state.kubeconfig, ...args], { input });
-  return {
+  const cluster: TestCluster = {
     state,
     binaries,
     kubeconfig: state.kubeconfig,
@@ -104,4 +106,9 @@ export async function startTestCluster(): Promise<TestCluster> {
       await rm(dir, { recursive: true, force: true });
     },
   };
+  if (options.crds) {
+    await cluster.kubectlOk(['apply', '-f', repoPath('crds')]);
+    await cluster.kubectlOk(['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all']);
+  }
+  return cluster;
 }

@@ -1,11 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ContainerStatus, ProcessSpec } from '../../agent/process/index.js';
 import type { ContainerSupervisor } from '../../agent/process/supervisor.js';
+import { freePort } from '../../cli/control-plane/ports.js';
+
+export { freePort };
 
 /** Everything a supervisor test needs on disk: a container directory, a log dir and a state file. */
 export interface Sandbox {
@@ -58,20 +60,6 @@ export async function sandbox(name = 'app'): Promise<Sandbox> {
 }
 
 /** A TCP port on 127.0.0.1 that was free a moment ago (the kernel picks it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        if (address && typeof address === 'object') resolve(address.port);
-        else reject(new Error('no port assigned'));
-      });
-    });
-  });
-}
 
 /**
  * Polls `check` until it returns something other than undefined/false, or fails after `timeoutMs`
