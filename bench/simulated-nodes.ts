@@ -21,12 +21,19 @@ export class SimulatedNodes {
   async start(): Promise<void> {
     const now = new Date().toISOString();
     for (const name of this.names) {
-      await this.client.create('SeerNode', { apiVersion: SEER_API_VERSION, kind: 'SeerNode', metadata: { name }, spec: {} });
+      await this.client.create('SeerNode', {
+        apiVersion: SEER_API_VERSION,
+        kind: 'SeerNode',
+        metadata: { name },
+        spec: {},
+      });
       await this.client.patchStatus('SeerNode', name, undefined, {
         phase: 'Ready',
         capacity: { cpu: '64', memory: '256Gi', pods: 500 },
         allocatable: { cpu: '64', memory: '256Gi', pods: 500 },
-        conditions: [{ type: 'Ready', status: CONDITION_STATUS.True, reason: 'AgentReady', last_transition_time: now }],
+        conditions: [
+          { type: 'Ready', status: CONDITION_STATUS.True, reason: 'AgentReady', last_transition_time: now },
+        ],
       });
     }
     await this.heartbeat();
@@ -38,7 +45,9 @@ export class SimulatedNodes {
       if (!pod.spec.node_name || !this.names.includes(pod.spec.node_name) || this.reported.has(key)) return;
       if (pod.metadata.deletionTimestamp) {
         this.reported.add(key);
-        void this.client.patch('SeerPod', pod.metadata.name ?? '', pod.metadata.namespace, { metadata: { finalizers: null } });
+        void this.client.patch('SeerPod', pod.metadata.name ?? '', pod.metadata.namespace, {
+          metadata: { finalizers: null },
+        });
         return;
       }
       this.reported.add(key);

@@ -39,10 +39,14 @@ export class QueueController {
       },
       {
         workers: options.workers ?? 4,
-        onError: (key, error) => logger.warn({ controller: this.name, key, err: errorMessage(error) }, 'reconcile failed'),
+        onError: (key, error) =>
+          logger.warn({ controller: this.name, key, err: errorMessage(error) }, 'reconcile failed'),
       },
     );
-    this.depthTimer = setInterval(() => metrics.queueDepth.set({ controller: this.name }, this.queue.length), 1000);
+    this.depthTimer = setInterval(
+      () => metrics.queueDepth.set({ controller: this.name }, this.queue.length),
+      1000,
+    );
     this.depthTimer.unref();
   }
 
