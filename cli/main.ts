@@ -3,8 +3,9 @@ import { UsageError, type Command } from './command.js';
 import { clusterCommand } from './commands/cluster.js';
 import { nodeCommand } from './commands/node.js';
 import { packageCommand } from './commands/package.js';
+import { rolloutCommand } from './commands/rollout.js';
 
-const commands: Command[] = [clusterCommand, packageCommand, nodeCommand];
+const commands: Command[] = [clusterCommand, packageCommand, nodeCommand, rolloutCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

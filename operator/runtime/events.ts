@@ -5,6 +5,16 @@ import { microTime } from '../../kube/time.js';
 
 export type EventType = 'Normal' | 'Warning';
 
+let sequence = 0;
+
+function eventSuffix(): string {
+  return `${Date.now().toString(16)}${(sequence++ % 4096).toString(16).padStart(3, '0')}${Math.floor(
+    Math.random() * 4096,
+  )
+    .toString(16)
+    .padStart(3, '0')}`;
+}
+
 /** The object an event is about. */
 export interface EventSubject {
   apiVersion: string;
@@ -31,7 +41,8 @@ export class EventRecorder {
     const body = {
       apiVersion: 'events.k8s.io/v1',
       kind: 'Event',
-      metadata: { generateName: `${subject.metadata.name ?? 'object'}.`, namespace },
+      // As client-go names events: the object's name and a unique hexadecimal suffix.
+      metadata: { name: `${subject.metadata.name ?? 'object'}.${eventSuffix()}`, namespace },
       eventTime: now,
       reportingController: this.controller,
       reportingInstance: this.instance,
