@@ -1,0 +1,442 @@
+import { isDeepStrictEqual } from 'node:util';
+import type { Logger } from 'pino';
+import {
+  CONDITION_STATUS,
+  DEPLOYMENT_CONDITION,
+  DEPLOYMENT_LABEL,
+  REVISION_ANNOTATION,
+} from '../../api/names.js';
+import type { PodTemplate, SeerDeployment, SeerDeploymentStatus, SeerPod } from '../../api/types.js';
+import { errorMessage, isConflict, isNotFound } from '../../kube/errors.js';
+import type { Informer } from '../../kube/informer.js';
+import { objectKey, splitKey, type KubernetesObject } from '../../kube/keys.js';
+import { QueueController } from '../runtime/controller.js';
+import type { Controller, OperatorContext } from '../runtime/context.js';
+import { PodExpectations } from './expectations.js';
+import { newPod } from './new-pod.js';
+import { podName } from './pod-name.js';
+import { createdByDeployment, deploymentKeyOf, deploymentPods } from './pod-selection.js';
+import { isTerminating, templateHashOf } from './pod-state.js';
+import { RevisionHistory } from './revision-history.js';
+import { annotatedRevision, revisionHash, revisionName, rolledOutRevision } from './revisions.js';
+import { plan } from './rollout-plan.js';
+import { PROGRESSING_REASON, transition } from './status.js';
+import { templateHash } from './template-hash.js';
+
+/** The template new pods are created from in this reconcile, and its revision. */
+interface RolloutTarget {
+  hash: string;
+  template: PodTemplate;
+  revision: number;
+}
+
+function synced(informer: Informer<KubernetesObject>): Promise<void> {
+  if (informer.hasSynced) return Promise.resolve();
+  return new Promise((resolve) => informer.once('synced', resolve));
+}
+
+/** The status as the API server would return it (no undefined fields), for comparing. */
+function plain(status: SeerDeploymentStatus | undefined): unknown {
+  return status === undefined ? undefined : JSON.parse(JSON.stringify(status));
+}
+
+function progressingOf(status: SeerDeploymentStatus | undefined) {
+  return status?.conditions?.find((c) => c.type === DEPLOYMENT_CONDITION.Progressing);
+}
+
+const plural = (count: number, noun: string) => `${count} ${noun}${count === 1 ? '' : 's'}`;
+
+/**
+ * Keeps each SeerDeployment's pods: replicas of its template, replaced by a rolling update or recreated
+ * when the template changes (see rollout-plan.ts for the rules), with a ControllerRevision per template
+ * for `seer rollout history` and `undo`, and the status (counts, Available and Progressing conditions,
+ * the selector for `kubectl scale`). There is no garbage collector in the meta cluster, so the pods and
+ * revisions of a deleted deployment are deleted here.
+ */
+export class DeploymentController implements Controller {
+  readonly name = 'deployment';
+  private readonly queue: QueueController;
+  private readonly history: RevisionHistory;
+  private readonly expectations = new PodExpectations();
+  /** The status last written per deployment key (and uid), until the cache shows it. */
+  private readonly written = new Map<string, { uid: string | undefined; status: SeerDeploymentStatus }>();
+  private readonly logger: Logger;
+  private ready: Promise<void> = Promise.resolve();
+
+  constructor(private readonly ctx: OperatorContext) {
+    this.logger = ctx.logger.child({ controller: this.name });
+    this.queue = new QueueController({
+      name: this.name,
+      reconcile: (key) => this.reconcile(key),
+      metrics: ctx.metrics,
+      logger: ctx.logger,
+    });
+    this.history = new RevisionHistory(ctx.rest, (error) =>
+      this.logger.warn({ err: errorMessage(error) }, 'watching controllerrevisions failed; retrying'),
+    );
+    const { deployments, pods } = ctx.caches;
+    deployments.on('add', (deployment) => this.queue.enqueue(objectKey(deployment)));
+    deployments.on('update', (_old, deployment) => this.queue.enqueue(objectKey(deployment)));
+    deployments.on('delete', (deployment) => this.queue.enqueue(objectKey(deployment)));
+    pods.on('add', (pod) => this.onPod(pod, false));
+    pods.on('update', (old, pod) => {
+      if (deploymentKeyOf(old) !== deploymentKeyOf(pod)) this.onPod(old, true);
+      this.onPod(pod, false);
+    });
+    pods.on('delete', (pod) => this.onPod(pod, true));
+    this.history.onChange((revision) => {
+      const name = revision.metadata.labels?.[DEPLOYMENT_LABEL];
+      if (name) this.queue.enqueue(`${revision.metadata.namespace}/${name}`);
+    });
+  }
+
+  start(): void {
+    const { deployments, pods } = this.ctx.caches;
+    this.ready = Promise.all([synced(deployments), synced(pods), this.history.start()]).then(() => {
+      // Every deployment, and every deployment pods are labelled with, whether it exists or not:
+      // pods of one deleted while no operator was running are cleaned up too.
+      for (const deployment of deployments.list()) this.queue.enqueue(objectKey(deployment));
+      for (const pod of pods.list()) {
+        const key = deploymentKeyOf(pod);
+        if (key) this.queue.enqueue(key);
+      }
+    });
+    this.queue.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.queue.stop();
+    await this.history.stop();
+  }
+
+  private onPod(pod: SeerPod, gone: boolean): void {
+    const key = deploymentKeyOf(pod);
+    if (!key) return;
+    const name = pod.metadata.name ?? '';
+    this.expectations.observed(key, 'creation', name);
+    if (gone || isTerminating(pod)) this.expectations.observed(key, 'deletion', name);
+    this.queue.enqueue(key);
+  }
+
+  private async reconcile(key: string): Promise<void> {
+    await this.ready;
+    const cached = this.ctx.caches.deployments.get(key);
+    if (!cached || cached.metadata.deletionTimestamp) {
+      await this.cleanUp(key, cached !== undefined);
+      return;
+    }
+    const waitMs = this.expectations.waitMs(key);
+    if (waitMs > 0) {
+      // The pod events that end the wait enqueue the key again; this is only the expiry.
+      this.queue.enqueueAfter(key, waitMs);
+      return;
+    }
+
+    const now = new Date();
+    const previous = this.previousStatus(key, cached);
+    const deployment: SeerDeployment = { ...cached, status: previous };
+    await this.history.removeLeftOvers(deployment);
+    const target = await this.rolloutTarget(deployment);
+    if (!target) return;
+    const pods = deploymentPods(deployment, this.ctx.caches.pods.list());
+    const planned = plan(deployment, pods, now, { targetHash: target.hash });
+
+    await this.relabelRevision(pods, target);
+    const creation = await this.createPods(deployment, target, planned.create);
+    const deletion = await this.deletePods(deployment, planned.delete);
+
+    const status = planned.status;
+    if (creation.error) {
+      status.conditions = [
+        ...(status.conditions ?? []),
+        transition(
+          previous?.conditions,
+          {
+            type: DEPLOYMENT_CONDITION.ReplicaFailure,
+            status: CONDITION_STATUS.True,
+            reason: 'FailedCreate',
+            message: errorMessage(creation.error),
+          },
+          now,
+        ),
+      ];
+    }
+    await this.writeStatus(key, deployment, status);
+    this.recordTransitions(deployment, previous, status, target);
+
+    const hashesInUse = new Set(pods.map(templateHashOf).filter((h): h is string => h !== undefined));
+    hashesInUse.add(target.hash);
+    await this.history.prune(
+      deployment,
+      revisionName(deployment.metadata.name ?? '', target.hash),
+      hashesInUse,
+    );
+
+    if (planned.recheckAfterMs !== undefined) this.queue.enqueueAfter(key, planned.recheckAfterMs + 1);
+    // Failing is what gets the key retried with backoff.
+    if (creation.error) throw creation.error;
+    if (deletion.error) throw deletion.error;
+  }
+
+  /** The status last written, while the cache still shows an older one. */
+  private previousStatus(key: string, deployment: SeerDeployment): SeerDeploymentStatus | undefined {
+    const mine = this.written.get(key);
+    if (!mine || mine.uid !== deployment.metadata.uid) return deployment.status;
+    if (isDeepStrictEqual(plain(mine.status), plain(deployment.status))) this.written.delete(key);
+    return mine.status;
+  }
+
+  /**
+   * The template to create pods from. Normally the spec's, made the current revision (created, or an
+   * old one renumbered on a rollback). While paused, a changed template is not rolled out: the last
+   * rolled-out one stays the target, so scaling adds pods of that one.
+   */
+  private async rolloutTarget(deployment: SeerDeployment): Promise<RolloutTarget | undefined> {
+    const { name, namespace } = deployment.metadata;
+    const specHash = templateHash(deployment.spec.template, deployment.status?.collision_count);
+    if (deployment.spec.paused) {
+      const rolledOut = rolledOutRevision(this.history.historyOf(deployment), deployment);
+      const hash = rolledOut && revisionHash(rolledOut);
+      const template = rolledOut?.data?.template;
+      if (rolledOut && hash && template && hash !== specHash)
+        return { hash, template, revision: rolledOut.revision };
+    }
+
+    const current = await this.history.makeCurrent(deployment, specHash);
+    if ('collision' in current) {
+      const collisionCount = (deployment.status?.collision_count ?? 0) + 1;
+      const updated = await this.ctx.client.patchStatus('SeerDeployment', name ?? '', namespace, {
+        collision_count: collisionCount,
+      });
+      this.written.set(objectKey(deployment), { uid: deployment.metadata.uid, status: updated.status ?? {} });
+      this.ctx.events.record(
+        deployment,
+        'Warning',
+        'TemplateHashCollision',
+        `Template hash ${specHash} is taken by another template; collision count now ${collisionCount}`,
+      );
+      return undefined;
+    }
+    const revision = current.revision.revision;
+    if (annotatedRevision(deployment) !== revision) {
+      await this.ctx.client.patch('SeerDeployment', name ?? '', namespace, {
+        metadata: { annotations: { [REVISION_ANNOTATION]: String(revision) } },
+      });
+    }
+    if (current.started && revision > 1) {
+      this.ctx.events.record(
+        deployment,
+        'Normal',
+        'RolloutStarted',
+        `Rolling out revision ${revision} (template ${specHash})`,
+      );
+    }
+    return { hash: specHash, template: deployment.spec.template, revision };
+  }
+
+  /** After a rollback renumbers a revision, its surviving pods carry the new number too. */
+  private async relabelRevision(pods: SeerPod[], target: RolloutTarget): Promise<void> {
+    const stale = pods.filter(
+      (pod) =>
+        !isTerminating(pod) &&
+        templateHashOf(pod) === target.hash &&
+        annotatedRevision(pod) !== target.revision,
+    );
+    await Promise.all(
+      stale.map((pod) =>
+        this.ctx.client
+          .patch('SeerPod', pod.metadata.name ?? '', pod.metadata.namespace, {
+            metadata: { annotations: { [REVISION_ANNOTATION]: String(target.revision) } },
+          })
+          .catch((error: unknown) => {
+            if (!isNotFound(error) && !isConflict(error)) throw error;
+          }),
+      ),
+    );
+  }
+
+  /**
+   * Creates pods in batches of 1, 2, 4 … (Kubernetes' slow start): when creation fails, for quota or
+   * a refused template, it fails once rather than once per missing replica.
+   */
+  private async createPods(
+    deployment: SeerDeployment,
+    target: RolloutTarget,
+    count: number,
+  ): Promise<{ names: string[]; error?: unknown }> {
+    const names: string[] = [];
+    let error: unknown;
+    for (let batch = 1; names.length < count && error === undefined; batch *= 2) {
+      const size = Math.min(batch, count - names.length);
+      const results = await Promise.allSettled(
+        Array.from({ length: size }, () => this.createPod(deployment, target)),
+      );
+      for (const result of results) {
+        if (result.status === 'fulfilled') names.push(result.value);
+        else error ??= result.reason;
+      }
+      if (error !== undefined) break;
+    }
+    if (names.length > 0) {
+      this.ctx.events.record(
+        deployment,
+        'Normal',
+        'ScalingUp',
+        `Created ${plural(names.length, 'pod')} of revision ${target.revision}: ${names.join(', ')}`,
+      );
+    }
+    if (error !== undefined) {
+      this.ctx.events.record(deployment, 'Warning', 'FailedCreate', `Error creating: ${errorMessage(error)}`);
+    }
+    return { names, error };
+  }
+
+  private async createPod(deployment: SeerDeployment, target: RolloutTarget): Promise<string> {
+    const key = objectKey(deployment);
+    const name = podName(deployment.metadata.name ?? '', target.hash);
+    this.expectations.expect(key, 'creation', name);
+    try {
+      await this.ctx.client.create(
+        'SeerPod',
+        newPod(deployment, target.template, name, target.hash, target.revision),
+      );
+      return name;
+    } catch (error) {
+      this.expectations.observed(key, 'creation', name);
+      throw error;
+    }
+  }
+
+  private async deletePods(deployment: SeerDeployment, pods: SeerPod[]): Promise<{ error?: unknown }> {
+    if (pods.length === 0) return {};
+    const key = objectKey(deployment);
+    const results = await Promise.allSettled(
+      pods.map(async (pod) => {
+        const name = pod.metadata.name ?? '';
+        this.expectations.expect(key, 'deletion', name);
+        try {
+          await this.ctx.client.delete('SeerPod', name, pod.metadata.namespace);
+        } catch (error) {
+          this.expectations.observed(key, 'deletion', name);
+          if (!isNotFound(error)) throw error;
+        }
+        return name;
+      }),
+    );
+    const deleted = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const failure = results.find((r) => r.status === 'rejected');
+    if (deleted.length > 0) {
+      this.ctx.events.record(
+        deployment,
+        'Normal',
+        'ScalingDown',
+        `Deleted ${plural(deleted.length, 'pod')}: ${deleted.join(', ')}`,
+      );
+    }
+    if (failure) {
+      this.ctx.events.record(
+        deployment,
+        'Warning',
+        'FailedDelete',
+        `Error deleting: ${errorMessage(failure.reason)}`,
+      );
+      return { error: failure.reason };
+    }
+    return {};
+  }
+
+  /** Writes the status when it differs from what was last written (or, failing that, cached). */
+  private async writeStatus(
+    key: string,
+    deployment: SeerDeployment,
+    status: SeerDeploymentStatus,
+  ): Promise<void> {
+    if (isDeepStrictEqual(plain(status), plain(deployment.status))) return;
+    const { name, namespace, uid } = deployment.metadata;
+    try {
+      const updated = await this.ctx.client.patchStatus('SeerDeployment', name ?? '', namespace, status);
+      this.written.set(key, { uid, status: updated.status ?? status });
+    } catch (error) {
+      if (isNotFound(error)) return;
+      throw error;
+    }
+  }
+
+  /** Events for the moments a person wants to see: a rollout finishing, stalling, pausing, resuming. */
+  private recordTransitions(
+    deployment: SeerDeployment,
+    previous: SeerDeploymentStatus | undefined,
+    status: SeerDeploymentStatus,
+    target: RolloutTarget,
+  ): void {
+    const before = progressingOf(previous)?.reason;
+    const after = progressingOf(status)?.reason;
+    if (before === after) return;
+    const { events } = this.ctx;
+    if (after === PROGRESSING_REASON.complete) {
+      events.record(
+        deployment,
+        'Normal',
+        'RolloutComplete',
+        `Revision ${target.revision} rolled out: ${plural(status.available_replicas ?? 0, 'replica')} available`,
+      );
+    } else if (after === PROGRESSING_REASON.deadlineExceeded) {
+      events.record(
+        deployment,
+        'Warning',
+        'ProgressDeadlineExceeded',
+        `Revision ${target.revision} made no progress for ${deployment.spec.progress_deadline_seconds ?? 600} s`,
+      );
+    } else if (after === PROGRESSING_REASON.paused) {
+      events.record(deployment, 'Normal', 'DeploymentPaused', 'Rollouts paused');
+    } else if (before === PROGRESSING_REASON.paused) {
+      events.record(deployment, 'Normal', 'DeploymentResumed', 'Rollouts resumed');
+    }
+  }
+
+  /**
+   * The deployment is gone (or going): its pods and revisions go too, since no garbage collector
+   * follows their owner references. Only pods it created (its owner reference on them) are deleted;
+   * before deleting anything, the API server confirms it is really gone, not just missing from a
+   * cache that is behind.
+   */
+  private async cleanUp(key: string, deleting: boolean): Promise<void> {
+    const { namespace = 'default', name } = splitKey(key);
+    const pods = this.ctx.caches.pods
+      .list()
+      .filter(
+        (pod) =>
+          pod.metadata.namespace === namespace &&
+          pod.metadata.labels?.[DEPLOYMENT_LABEL] === name &&
+          createdByDeployment(pod, name) &&
+          !isTerminating(pod),
+      );
+    const leftRevisions = this.history
+      .list()
+      .some((r) => r.metadata.namespace === namespace && r.metadata.labels?.[DEPLOYMENT_LABEL] === name);
+    if (pods.length > 0 || leftRevisions) {
+      if (!deleting) {
+        try {
+          await this.ctx.client.get('SeerDeployment', name, namespace);
+          return;
+        } catch (error) {
+          if (!isNotFound(error)) throw error;
+        }
+      }
+      await Promise.all(
+        pods.map((pod) =>
+          this.ctx.client.delete('SeerPod', pod.metadata.name ?? '', namespace).catch((error: unknown) => {
+            if (!isNotFound(error)) throw error;
+          }),
+        ),
+      );
+      const revisions = await this.history.removeAll(namespace, name);
+      this.logger.info(
+        { deployment: key, pods: pods.length, revisions },
+        'deleted what a deleted deployment left',
+      );
+    }
+    this.expectations.forget(key);
+    this.written.delete(key);
+  }
+}
