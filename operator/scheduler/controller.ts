@@ -1,11 +1,14 @@
 import { AGENT_FINALIZER, CONDITION_STATUS, NODE_LABEL, POD_CONDITION } from '../../api/names.js';
-import type { SeerPod } from '../../api/types.js';
+import type { SeerNode, SeerPod } from '../../api/types.js';
 import { errorMessage, isConflict, isNotFound } from '../../kube/errors.js';
 import { objectKey } from '../../kube/keys.js';
 import { QueueController } from '../runtime/controller.js';
 import type { Controller, OperatorContext } from '../runtime/context.js';
-import { addPod, usageByNode, type NodeUsage } from './node-usage.js';
+import { UsageIndex } from './node-usage.js';
 import { schedule } from './schedule.js';
+
+/** Bindings sent but not answered yet, at most. */
+const MAX_BINDINGS_IN_FLIGHT = 32;
 
 const unbound = (pod: SeerPod) => !pod.spec.node_name && !pod.metadata.deletionTimestamp;
 
@@ -20,8 +23,12 @@ export class SchedulerController implements Controller {
   private readonly queue: QueueController;
   /** Bindings made here that the cache has not shown yet: counted so the next pod sees them. */
   private readonly assumed = new Map<string, SeerPod>();
+  /** What every node holds, kept current from the caches and from the bindings made here. */
+  private readonly usage = new UsageIndex();
   /** The last unschedulable message per pod, so a repeated failure is not written again. */
   private readonly reported = new Map<string, string>();
+  /** Binding requests on their way to the API server. */
+  private readonly binding = new Set<Promise<void>>();
 
   constructor(private readonly ctx: OperatorContext) {
     // One worker: each decision must see the previous one.
@@ -37,42 +44,44 @@ export class SchedulerController implements Controller {
     pods.on('update', (_old, pod) => this.onPod(pod));
     // Room freed or nodes changed: every waiting pod gets another chance.
     pods.on('delete', (pod) => {
-      this.assumed.delete(objectKey(pod));
-      this.reported.delete(objectKey(pod));
+      const key = objectKey(pod);
+      this.assumed.delete(key);
+      this.reported.delete(key);
+      this.usage.removePod(key);
       if (pod.spec.node_name) this.retryUnbound();
     });
-    nodes.on('add', () => this.retryUnbound());
-    nodes.on('update', () => this.retryUnbound());
+    const onNode = (node: SeerNode) => {
+      this.usage.setNode(node);
+      this.retryUnbound();
+    };
+    nodes.on('add', onNode);
+    nodes.on('update', (_old, node) => onNode(node));
+    nodes.on('delete', (node) => this.usage.removeNode(node.metadata.name ?? ''));
     ctx.caches.components.on('add', () => this.retryUnbound());
   }
 
   start(): void {
+    for (const node of this.ctx.caches.nodes.list()) this.usage.setNode(node);
     for (const pod of this.ctx.caches.pods.list()) this.onPod(pod);
     this.queue.start();
   }
 
-  stop(): Promise<void> {
-    return this.queue.stop();
+  async stop(): Promise<void> {
+    await this.queue.stop();
+    await Promise.allSettled(this.binding);
   }
 
   private onPod(pod: SeerPod): void {
     const key = objectKey(pod);
     if (pod.spec.node_name) this.assumed.delete(key);
+    // An assumed binding keeps counting until the cache shows the pod bound.
+    if (!this.assumed.has(key)) this.usage.putPod(pod);
     if (unbound(pod)) this.queue.enqueue(key);
     else if (pod.metadata.deletionTimestamp && !pod.spec.node_name) this.queue.enqueue(key);
   }
 
   private retryUnbound(): void {
     for (const pod of this.ctx.caches.pods.list()) if (unbound(pod)) this.queue.enqueue(objectKey(pod));
-  }
-
-  private usage(): Map<string, NodeUsage> {
-    const usage = usageByNode(this.ctx.caches.nodes.list(), this.ctx.caches.pods.list());
-    for (const pod of this.assumed.values()) {
-      const node = usage.get(pod.spec.node_name ?? '');
-      if (node) addPod(node, pod);
-    }
-    return usage;
   }
 
   private async reconcile(key: string): Promise<void> {
@@ -85,7 +94,7 @@ export class SchedulerController implements Controller {
     if (pod.spec.node_name) return;
 
     const missing = this.missingComponents(pod);
-    const placement = missing ? { unschedulable: missing } : schedule(pod, this.usage().values());
+    const placement = missing ? { unschedulable: missing } : schedule(pod, this.usage.nodes());
     if ('unschedulable' in placement) {
       await this.reportUnschedulable(pod, placement.unschedulable);
       return;
@@ -103,6 +112,11 @@ export class SchedulerController implements Controller {
     return `required component${missing.length > 1 ? 's' : ''} ${missing.join(', ')} not found in namespace ${namespace}`;
   }
 
+  /**
+   * Decides at once (the pod counts on its node from now on) and sends the binding without waiting for
+   * it before the next decision: placement runs at the speed of the cache, not of API round trips.
+   * A binding the API server refuses (the pod changed or went) is forgotten and the pod looked at again.
+   */
   private async bind(pod: SeerPod, node: string): Promise<void> {
     const key = objectKey(pod);
     const finalizers = [...new Set([...(pod.metadata.finalizers ?? []), AGENT_FINALIZER])];
@@ -111,27 +125,44 @@ export class SchedulerController implements Controller {
       metadata: { ...pod.metadata, finalizers, labels: { ...pod.metadata.labels, [NODE_LABEL]: node } },
       spec: { ...pod.spec, node_name: node },
     };
-    try {
-      await this.ctx.client.patch('SeerPod', pod.metadata.name ?? '', pod.metadata.namespace, {
+    this.assumed.set(key, bound);
+    this.usage.putPod(bound);
+    this.reported.delete(key);
+    while (this.binding.size >= MAX_BINDINGS_IN_FLIGHT) await Promise.race(this.binding);
+    const request = this.ctx.client
+      .patch('SeerPod', pod.metadata.name ?? '', pod.metadata.namespace, {
         metadata: {
           resourceVersion: pod.metadata.resourceVersion,
           finalizers,
           labels: { [NODE_LABEL]: node },
         },
         spec: { node_name: node },
-      });
-    } catch (error) {
-      // Changed meanwhile (or gone): the cache brings the new version, which is scheduled again.
-      if (isConflict(error) || isNotFound(error)) return;
-      throw error;
-    }
-    this.assumed.set(key, bound);
-    this.reported.delete(key);
-    const created = pod.metadata.creationTimestamp
-      ? new Date(pod.metadata.creationTimestamp).getTime()
-      : undefined;
-    if (created) this.ctx.metrics.schedulingLatency.observe(Math.max(0, Date.now() - created) / 1000);
-    this.ctx.events.record(pod, 'Normal', 'Scheduled', `Successfully assigned ${key} to ${node}`, 'Binding');
+      })
+      .then(
+        () => {
+          const created = pod.metadata.creationTimestamp
+            ? new Date(pod.metadata.creationTimestamp).getTime()
+            : 0;
+          if (created) this.ctx.metrics.schedulingLatency.observe(Math.max(0, Date.now() - created) / 1000);
+          this.ctx.events.record(
+            pod,
+            'Normal',
+            'Scheduled',
+            `Successfully assigned ${key} to ${node}`,
+            'Binding',
+          );
+        },
+        (error: unknown) => {
+          this.assumed.delete(key);
+          this.usage.putPod(this.ctx.caches.pods.get(key) ?? pod);
+          if (!isConflict(error) && !isNotFound(error)) {
+            this.ctx.logger.warn({ pod: key, node, err: errorMessage(error) }, 'binding failed');
+          }
+          this.queue.enqueueAfter(key, 100);
+        },
+      )
+      .finally(() => this.binding.delete(request));
+    this.binding.add(request);
   }
 
   private async reportUnschedulable(pod: SeerPod, message: string): Promise<void> {

@@ -1,6 +1,26 @@
 import { COMPONENT_LABEL, DEPLOYMENT_LABEL } from '../../api/names.js';
 import type { SeerNode, SeerPod } from '../../api/types.js';
+import { objectKey } from '../../kube/keys.js';
 import { parseQuantity } from './quantities.js';
+
+/** A multiset: how many pods on a node hold each port, directory, deployment or component. */
+export class Counts {
+  private readonly counts = new Map<string, number>();
+
+  has(key: string): boolean {
+    return this.counts.has(key);
+  }
+
+  get(key: string): number {
+    return this.counts.get(key) ?? 0;
+  }
+
+  add(key: string, delta: number): void {
+    const next = this.get(key) + delta;
+    if (next > 0) this.counts.set(key, next);
+    else this.counts.delete(key);
+  }
+}
 
 /** What the pods bound to one node already take: requests, host ports, directories, replicas. */
 export interface NodeUsage {
@@ -9,14 +29,14 @@ export interface NodeUsage {
   cpu: number;
   memory: number;
   /** `port/protocol` in use. */
-  ports: Set<string>;
+  ports: Counts;
   /** Pod directory names (the pod names) and absolute deployment_dirs in use. */
-  podNames: Set<string>;
-  deploymentDirs: Set<string>;
+  podNames: Counts;
+  deploymentDirs: Counts;
   /** Pods per deployment (`namespace/deployment`). */
-  deployments: Map<string, number>;
+  deployments: Counts;
   /** Component instances (`namespace/component`) on the node. */
-  components: Set<string>;
+  components: Counts;
 }
 
 export function portKey(port: number, protocol: string | undefined): string {
@@ -40,43 +60,88 @@ export function emptyUsage(node: SeerNode): NodeUsage {
     pods: 0,
     cpu: 0,
     memory: 0,
-    ports: new Set(),
-    podNames: new Set(),
-    deploymentDirs: new Set(),
-    deployments: new Map(),
-    components: new Set(),
+    ports: new Counts(),
+    podNames: new Counts(),
+    deploymentDirs: new Counts(),
+    deployments: new Counts(),
+    components: new Counts(),
   };
 }
 
-/** Adds a pod bound to the node to its usage (also for pods just bound in the same scheduling pass). */
-export function addPod(usage: NodeUsage, pod: SeerPod): void {
+/** Adds (`sign` 1) or takes away (`sign` -1) what a pod bound to the node holds. */
+function account(usage: NodeUsage, pod: SeerPod, sign: 1 | -1): void {
   const requests = podRequests(pod);
-  usage.pods++;
-  usage.cpu += requests.cpu;
-  usage.memory += requests.memory;
-  usage.podNames.add(pod.metadata.name ?? '');
+  usage.pods += sign;
+  usage.cpu += sign * requests.cpu;
+  usage.memory += sign * requests.memory;
+  usage.podNames.add(pod.metadata.name ?? '', sign);
   for (const container of pod.spec.containers) {
-    for (const port of container.ports ?? []) usage.ports.add(portKey(port.container_port, port.protocol));
-    if (container.deployment_dir) usage.deploymentDirs.add(container.deployment_dir);
+    for (const port of container.ports ?? [])
+      usage.ports.add(portKey(port.container_port, port.protocol), sign);
+    if (container.deployment_dir) usage.deploymentDirs.add(container.deployment_dir, sign);
   }
   const namespace = pod.metadata.namespace ?? 'default';
   const deployment = pod.metadata.labels?.[DEPLOYMENT_LABEL];
-  if (deployment) {
-    const key = `${namespace}/${deployment}`;
-    usage.deployments.set(key, (usage.deployments.get(key) ?? 0) + 1);
-  }
+  if (deployment) usage.deployments.add(`${namespace}/${deployment}`, sign);
   const component = pod.metadata.labels?.[COMPONENT_LABEL];
-  if (component) usage.components.add(`${namespace}/${component}`);
+  if (component) usage.components.add(`${namespace}/${component}`, sign);
+}
+
+/** Finished pods hold nothing any more, as in Kubernetes. */
+function holdsResources(pod: SeerPod): boolean {
+  return !!pod.spec.node_name && pod.status?.phase !== 'Succeeded' && pod.status?.phase !== 'Failed';
+}
+
+/**
+ * The usage of every node, kept current pod by pod (so a scheduling decision costs no pass over all
+ * pods). A pod counts on the node its latest known version is bound to; putting a pod again replaces
+ * what its previous version counted.
+ */
+export class UsageIndex {
+  private readonly usage = new Map<string, NodeUsage>();
+  /** What each pod counts for now, and on which node. */
+  private readonly counted = new Map<string, SeerPod>();
+
+  setNode(node: SeerNode): void {
+    const name = node.metadata.name ?? '';
+    const existing = this.usage.get(name);
+    if (existing) existing.node = node;
+    else {
+      const usage = emptyUsage(node);
+      this.usage.set(name, usage);
+      for (const pod of this.counted.values()) if (pod.spec.node_name === name) account(usage, pod, 1);
+    }
+  }
+
+  removeNode(name: string): void {
+    this.usage.delete(name);
+  }
+
+  putPod(pod: SeerPod): void {
+    this.removePod(objectKey(pod));
+    if (!holdsResources(pod)) return;
+    this.counted.set(objectKey(pod), pod);
+    const usage = this.usage.get(pod.spec.node_name ?? '');
+    if (usage) account(usage, pod, 1);
+  }
+
+  removePod(key: string): void {
+    const previous = this.counted.get(key);
+    if (!previous) return;
+    this.counted.delete(key);
+    const usage = this.usage.get(previous.spec.node_name ?? '');
+    if (usage) account(usage, previous, -1);
+  }
+
+  nodes(): IterableIterator<NodeUsage> {
+    return this.usage.values();
+  }
 }
 
 /** Usage per node name, from every pod bound to a known node. */
 export function usageByNode(nodes: SeerNode[], pods: SeerPod[]): Map<string, NodeUsage> {
-  const usage = new Map(nodes.map((node) => [node.metadata.name ?? '', emptyUsage(node)]));
-  for (const pod of pods) {
-    // Finished pods hold nothing any more, as in Kubernetes.
-    if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') continue;
-    const bound = pod.spec.node_name && usage.get(pod.spec.node_name);
-    if (bound) addPod(bound, pod);
-  }
-  return usage;
+  const index = new UsageIndex();
+  for (const node of nodes) index.setNode(node);
+  for (const pod of pods) index.putPod(pod);
+  return new Map([...index.nodes()].map((usage) => [usage.node.metadata.name ?? '', usage]));
 }
