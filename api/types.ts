@@ -134,6 +134,12 @@ export interface PodSpec {
   containers: Container[];
   required_components?: RequiredComponent[];
   node_selector?: Record<string, string>;
+  anti_affinity?: AntiAffinityTerm[];
+}
+
+/** Keeps a pod off nodes running a pod (of its namespace) whose labels contain all of these. */
+export interface AntiAffinityTerm {
+  match_labels: Record<string, string>;
 }
 
 export interface SeerPodSpec extends PodSpec {

@@ -58,6 +58,21 @@ export const directories: Filter = (pod, usage) => {
   return undefined;
 };
 
+/** A node running a pod of the same namespace that matches one of the pod's anti_affinity terms. */
+export const antiAffinity: Filter = (pod, usage) => {
+  const terms = pod.spec.anti_affinity ?? [];
+  if (terms.length === 0) return undefined;
+  const namespace = pod.metadata.namespace ?? 'default';
+  for (const resident of usage.residents.values()) {
+    if (resident.namespace !== namespace) continue;
+    const matches = terms.some((term) =>
+      Object.entries(term.match_labels).every(([key, value]) => resident.labels[key] === value),
+    );
+    if (matches) return "node has a pod matching the pod's anti_affinity";
+  }
+  return undefined;
+};
+
 export const FILTERS: Filter[] = [
   nodeReady,
   nodeSchedulable,
@@ -65,4 +80,5 @@ export const FILTERS: Filter[] = [
   resources,
   hostPorts,
   directories,
+  antiAffinity,
 ];

@@ -37,6 +37,8 @@ export interface NodeUsage {
   deployments: Counts;
   /** Component instances (`namespace/component`) on the node. */
   components: Counts;
+  /** The pods on the node (by key), with their namespace and labels, for anti-affinity. */
+  residents: Map<string, { namespace: string; labels: Record<string, string> }>;
 }
 
 export function portKey(port: number, protocol: string | undefined): string {
@@ -65,6 +67,7 @@ export function emptyUsage(node: SeerNode): NodeUsage {
     deploymentDirs: new Counts(),
     deployments: new Counts(),
     components: new Counts(),
+    residents: new Map(),
   };
 }
 
@@ -85,6 +88,8 @@ function account(usage: NodeUsage, pod: SeerPod, sign: 1 | -1): void {
   if (deployment) usage.deployments.add(`${namespace}/${deployment}`, sign);
   const component = pod.metadata.labels?.[COMPONENT_LABEL];
   if (component) usage.components.add(`${namespace}/${component}`, sign);
+  if (sign > 0) usage.residents.set(objectKey(pod), { namespace, labels: pod.metadata.labels ?? {} });
+  else usage.residents.delete(objectKey(pod));
 }
 
 /** Finished pods hold nothing any more, as in Kubernetes. */

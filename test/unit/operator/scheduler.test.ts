@@ -152,3 +152,29 @@ test('a node that already runs the required components is preferred', () => {
   const dependent = pod('site', [{}], { required_components: [{ name: 'nginx' }] });
   assert.deepEqual(schedule(dependent, usageByNode(nodes, [instance]).values()), { node: 'b' });
 });
+
+test('anti_affinity keeps a pod off nodes running a matching pod of its namespace', () => {
+  const nodes = [node('a'), node('b')];
+  const term = [{ match_labels: { app: 'db', role: 'primary' } }];
+  const onA = [bound(pod('db-0', [{}], {}, { app: 'db', role: 'primary' }), 'a')];
+  assert.deepEqual(schedule(pod('db-1', [{}], { anti_affinity: term }), usageByNode(nodes, onA).values()), {
+    node: 'b',
+  });
+  // Only a pod carrying every label of the term counts, and only in the same namespace.
+  const partial = [
+    bound(pod('x', [{}], {}, { app: 'db' }), 'a'),
+    bound(pod('y', [{}], {}, { role: 'primary' }), 'b'),
+  ];
+  assert.ok(
+    'node' in schedule(pod('db-2', [{}], { anti_affinity: term }), usageByNode(nodes, partial).values()),
+  );
+  const elsewhere = { ...onA[0]!, metadata: { ...onA[0]!.metadata, namespace: 'other' } };
+  const both = [bound(pod('db-0', [{}], {}, { app: 'db', role: 'primary' }), 'b'), elsewhere];
+  assert.deepEqual(schedule(pod('db-3', [{}], { anti_affinity: term }), usageByNode(nodes, both).values()), {
+    node: 'a',
+  });
+  const full = [onA[0]!, bound(pod('db-9', [{}], {}, { app: 'db', role: 'primary' }), 'b')];
+  assert.deepEqual(schedule(pod('db-4', [{}], { anti_affinity: term }), usageByNode(nodes, full).values()), {
+    unschedulable: "0/2 nodes are available: 2 node has a pod matching the pod's anti_affinity.",
+  });
+});
