@@ -14,6 +14,11 @@ export interface InformerOptions {
   maxBackoffMs?: number;
   /** Ask the server to end each watch after this many seconds (then it resumes from the last version). */
   watchTimeoutSeconds?: number;
+  /**
+   * Every this many milliseconds, tell the handlers about every cached object again (an `update` with
+   * the same object twice), so a controller that missed or mishandled an event converges anyway.
+   */
+  resyncMs?: number;
   /** Told about failures; the informer keeps retrying on its own. */
   onError?: (error: unknown) => void;
 }
@@ -39,6 +44,7 @@ export class Informer<T extends KubernetesObject> extends EventEmitter<InformerE
   private abort: AbortController | undefined;
   private loop: Promise<void> | undefined;
   private wakeBackoff: (() => void) | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: InformerOptions) {
     super();
@@ -48,11 +54,18 @@ export class Informer<T extends KubernetesObject> extends EventEmitter<InformerE
   start(): Promise<void> {
     const synced = new Promise<void>((resolve) => this.once('synced', resolve));
     this.loop = this.run();
+    if (this.options.resyncMs) {
+      this.resyncTimer = setInterval(() => {
+        for (const object of this.objects.values()) this.emit('update', object, object);
+      }, this.options.resyncMs);
+      this.resyncTimer.unref();
+    }
     return synced;
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    clearInterval(this.resyncTimer);
     this.abort?.abort();
     this.wakeBackoff?.();
     await this.loop;

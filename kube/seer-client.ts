@@ -113,7 +113,7 @@ export class SeerClient {
   /** A cache of the kind (one namespace or all), kept current by list + watch with these selectors. */
   informer<K extends SeerKind>(
     kind: K,
-    options: ListOptions & { onError?: (error: unknown) => void } = {},
+    options: ListOptions & { onError?: (error: unknown) => void; resyncMs?: number } = {},
   ): Informer<SeerObjects[K]> {
     return new Informer<SeerObjects[K]>({
       client: this.rest,
@@ -121,6 +121,7 @@ export class SeerClient {
       labelSelector: options.labelSelector,
       fieldSelector: options.fieldSelector,
       onError: options.onError,
+      resyncMs: options.resyncMs,
     });
   }
 }

@@ -38,10 +38,13 @@ export async function startOperator(
   const metrics = new OperatorMetrics();
   const onError = (kind: string) => (error: unknown) =>
     logger.warn({ kind, err: errorMessage(error) }, 'watch failed; relisting with backoff');
+  // Deployments and components are looked at again every few minutes whatever happens, as a safety
+  // net; pods and nodes change often enough on their own.
+  const resyncMs = 5 * 60_000;
   const caches: OperatorCaches = {
     pods: client.informer('SeerPod', { onError: onError('SeerPod') }),
-    deployments: client.informer('SeerDeployment', { onError: onError('SeerDeployment') }),
-    components: client.informer('SeerComponent', { onError: onError('SeerComponent') }),
+    deployments: client.informer('SeerDeployment', { onError: onError('SeerDeployment'), resyncMs }),
+    components: client.informer('SeerComponent', { onError: onError('SeerComponent'), resyncMs }),
     nodes: client.informer('SeerNode', { onError: onError('SeerNode') }),
   };
   const ctx: OperatorContext = {

@@ -5,8 +5,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { COMPONENT_LABEL, DEPLOYMENT_LABEL, SEER_API_VERSION } from '../../api/names.js';
+import { AGENT_FINALIZER, COMPONENT_LABEL, DEPLOYMENT_LABEL, SEER_API_VERSION } from '../../api/names.js';
 import type { Container, SeerDeployment, SeerPod } from '../../api/types.js';
+import { nodeCommand } from '../../cli/commands/node.js';
 import { rolloutCommand } from '../../cli/commands/rollout.js';
 import { isNotFound } from '../../kube/errors.js';
 import { RestClient } from '../../kube/rest.js';
@@ -307,6 +308,49 @@ test('a component gets one instance per node with dependents, receives their con
       false,
     );
   }
+});
+
+test("seer node cordon keeps new pods away; drain moves a node's pods elsewhere; uncordon lets them back", async () => {
+  const node = 'node-1';
+  await nodeCommand.run(['cordon', node, '--kubeconfig', cluster.kubeconfig]);
+  assert.equal((await client.get('SeerNode', node)).spec.unschedulable, true);
+  await client.create('SeerDeployment', deployment('spread', 2));
+  assert.ok(
+    (await allReady('spread', 2)).every((p) => p.spec.node_name !== node),
+    'nothing new on a cordoned node',
+  );
+  await nodeCommand.run(['uncordon', node, '--kubeconfig', cluster.kubeconfig]);
+  assert.notEqual((await client.get('SeerNode', node)).spec.unschedulable, true);
+
+  const target = (await allReady('web', 3))[0]?.spec.node_name ?? '';
+  await nodeCommand.run(['drain', target, '--kubeconfig', cluster.kubeconfig, '--timeout', '60']);
+  assert.equal((await client.get('SeerNode', target)).spec.unschedulable, true);
+  const moved = await allReady('web', 3);
+  assert.ok(
+    moved.every((p) => p.spec.node_name !== target),
+    'every pod of the drained node replaced elsewhere',
+  );
+  await nodeCommand.run(['uncordon', target, '--kubeconfig', cluster.kubeconfig]);
+  await client.delete('SeerDeployment', 'spread', 'default');
+});
+
+test('a pod deleted before it was ever bound is released by the operator', async () => {
+  const pod: SeerPod = {
+    apiVersion: SEER_API_VERSION,
+    kind: 'SeerPod',
+    metadata: { name: 'never-bound', namespace: 'default', finalizers: [AGENT_FINALIZER] },
+    spec: { node_selector: { zone: 'nowhere' }, containers: [container()] },
+  };
+  await client.create('SeerPod', pod);
+  await eventually('unschedulable', async () => {
+    const p = await client.get('SeerPod', 'never-bound', 'default');
+    return p.status?.conditions?.some((c) => c.type === 'PodScheduled' && c.status === 'False');
+  });
+  await client.delete('SeerPod', 'never-bound', 'default');
+  await eventually(
+    'released',
+    async () => (await client.find('SeerPod', 'never-bound', 'default')) === undefined,
+  );
 });
 
 test('a node whose agent is gone for good has its deployment pods replaced on the others', async () => {
