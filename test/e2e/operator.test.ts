@@ -353,6 +353,43 @@ test('a pod deleted before it was ever bound is released by the operator', async
   );
 });
 
+test('the leader serves /healthz, /readyz and /metrics, and records Events on the objects it acts on', async () => {
+  const holder = await client.rest.request<{ spec?: { holderIdentity?: string } }>(
+    'GET',
+    '/apis/coordination.k8s.io/v1/namespaces/seer-system/leases/seer-operator',
+  );
+  const leader = operators.get(holder.spec?.holderIdentity ?? '');
+  assert.ok(leader);
+  const port = /"http":(\d+)/.exec(await leader.log())?.[1];
+  assert.ok(port, 'the operator logs its HTTP port');
+  for (const endpoint of ['healthz', 'readyz']) {
+    const response = await fetch(`http://127.0.0.1:${port}/${endpoint}`);
+    assert.equal(response.status, 200, endpoint);
+  }
+  const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  for (const name of [
+    'seer_reconcile_total{controller="scheduler",result="success"}',
+    'seer_reconcile_duration_seconds_bucket',
+    'seer_workqueue_depth',
+    'seer_pods{phase="Running"}',
+    'seer_scheduling_latency_seconds_count',
+    'seer_leader 1',
+  ]) {
+    assert.ok(metrics.includes(name), `${name} missing from /metrics`);
+  }
+  const events = await cluster.kubectlOk([
+    'get',
+    'events',
+    '--field-selector',
+    'reason=Scheduled',
+    '-o',
+    'name',
+  ]);
+  assert.ok(events.trim().split('\n').length >= 3);
+  const described = await cluster.kubectlOk(['describe', 'seerdeployment', 'web']);
+  assert.match(described, /Events:[\s\S]*Scaling|Events:[\s\S]*Rollout/);
+});
+
 test('a node whose agent is gone for good has its deployment pods replaced on the others', async () => {
   const pods = await allReady('web', 3);
   const victim = pods[0]?.spec.node_name ?? '';
