@@ -1,23 +1,10 @@
-/**
- * A container's observed state, in the shape the SeerPod status uses (lowercase words joined by
- * underscores). Exactly one of `waiting`, `running` and `terminated` is set.
- */
-export interface ContainerState {
-  waiting?: { reason?: string; message?: string };
-  running?: { pid?: number; started_at?: string };
-  terminated?: ContainerStateTerminated;
-}
+import type { ContainerState } from '../../api/types.js';
 
-export interface ContainerStateTerminated {
-  /** Absent when the exit code cannot be known (the process was not a child of this agent). */
-  exit_code?: number;
-  signal?: number;
-  reason?: string;
-  message?: string;
-  started_at?: string;
-  finished_at?: string;
-}
+// A container's observed state is the SeerPod API's own shape: exactly one of `waiting`, `running`
+// and `terminated` is set.
+export type { ContainerState, ContainerStateTerminated } from '../../api/types.js';
 
+/** What the supervisor reports about its container, with the fields it always knows made required. */
 export interface ContainerStatus {
   name: string;
   ready: boolean;
