@@ -8,13 +8,13 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { buildPackage } from '../../agent/packages/build.js';
 import { PackageCache } from '../../agent/packages/cache.js';
-import { PackageError, type PackageErrorReason } from '../../agent/packages/errors.js';
 import type { RegistryConfig } from '../../agent/packages/registry-config.js';
 import { unpackPackage } from '../../agent/packages/unpack.js';
 import { createPackageCommand } from '../../cli/commands/package.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { startTokenServer, type TokenServer } from '../support/token-server.js';
 import { captureOutput } from '../unit/packages/command-output.js';
+import { assertFails } from '../support/package-assertions.js';
 
 const run = promisify(execFile);
 
@@ -49,19 +49,6 @@ async function push(args: string[], isTTY = false) {
   const io = captureOutput(isTTY);
   await createPackageCommand(io.output).run(['push', source, ...args]);
   return io;
-}
-
-async function assertFails(
-  promise: Promise<unknown>,
-  reason: PackageErrorReason,
-  message: RegExp,
-): Promise<void> {
-  await assert.rejects(promise, (error: unknown) => {
-    assert.ok(error instanceof PackageError, `expected a PackageError, got ${String(error)}`);
-    assert.equal(error.reason, reason, error.message);
-    assert.match(error.message, message);
-    return true;
-  });
 }
 
 /** Pulls through a fresh cache, unpacks, and checks the result is the source directory. */

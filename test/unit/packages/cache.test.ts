@@ -7,10 +7,10 @@ import path from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { PackageCache } from '../../../agent/packages/cache.js';
-import { PackageError, type PackageErrorReason } from '../../../agent/packages/errors.js';
 import type { RegistryConfig } from '../../../agent/packages/registry-config.js';
 import { closedPort, startHttpServer, type TestServer } from './http-fixture.js';
 import { rawTarGz } from './tar-fixtures.js';
+import { assertFails, assertCacheEmpty } from '../../support/package-assertions.js';
 
 // Random content: it does not compress, so the package is large enough to be cut off or over a limit.
 const PACKAGE = rawTarGz([{ name: 'app.bin', content: randomBytes(200_000) }]);
@@ -62,24 +62,6 @@ function newCache(registries: Partial<RegistryConfig> = {}, maxPackageBytes?: nu
     maxPackageBytes,
   });
   return { dir, cache };
-}
-
-async function assertFails(
-  promise: Promise<unknown>,
-  reason: PackageErrorReason,
-  message: RegExp,
-): Promise<void> {
-  await assert.rejects(promise, (error: unknown) => {
-    assert.ok(error instanceof PackageError, `expected a PackageError, got ${String(error)}`);
-    assert.equal(error.reason, reason, error.message);
-    assert.match(error.message, message);
-    return true;
-  });
-}
-
-async function assertCacheEmpty(dir: string): Promise<void> {
-  assert.deepEqual(await readdir(path.join(dir, 'blobs', 'sha256')), []);
-  assert.deepEqual(await readdir(path.join(dir, 'tmp')), []);
 }
 
 describe('PackageCache over http', () => {

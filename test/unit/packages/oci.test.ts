@@ -1,16 +1,17 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { PackageCache } from '../../../agent/packages/cache.js';
-import { PackageError, type PackageErrorReason } from '../../../agent/packages/errors.js';
+import { PackageError } from '../../../agent/packages/errors.js';
 import { parseChallenge } from '../../../agent/packages/oci.js';
 import type { RegistryConfig } from '../../../agent/packages/registry-config.js';
 import { assertRealmAllowed } from '../../../agent/packages/transport.js';
 import { startFakeRegistry, putPackage, type FakeAuth, type FakeRegistry } from './fake-registry.js';
 import { closedPort } from './http-fixture.js';
 import { rawTarGz } from './tar-fixtures.js';
+import { assertFails, assertCacheEmpty } from '../../support/package-assertions.js';
 
 const PACKAGE = rawTarGz([{ name: 'hello.txt', content: 'hello from the registry\n' }]);
 
@@ -42,25 +43,6 @@ function newCache(registries: RegistryConfig, maxPackageBytes?: number) {
 
 function insecure(host: string, credentials: RegistryConfig['credentials'] = {}): RegistryConfig {
   return { insecure: [host], credentials };
-}
-
-async function assertFails(
-  promise: Promise<unknown>,
-  reason: PackageErrorReason,
-  message: RegExp,
-): Promise<void> {
-  await assert.rejects(promise, (error: unknown) => {
-    assert.ok(error instanceof PackageError, `expected a PackageError, got ${String(error)}`);
-    assert.equal(error.reason, reason, error.message);
-    assert.match(error.message, message);
-    return true;
-  });
-}
-
-/** The cache holds no blob and no partial file: nothing unverified was kept. */
-async function assertCacheEmpty(dir: string): Promise<void> {
-  assert.deepEqual(await readdir(path.join(dir, 'blobs', 'sha256')), []);
-  assert.deepEqual(await readdir(path.join(dir, 'tmp')), []);
 }
 
 describe('parseChallenge', () => {
