@@ -1,11 +1,11 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { RequestError, type Got } from 'got';
+import type { Got } from 'got';
 import type { Logger } from 'pino';
 import { BlobStore, type StoredBlob, type WriteOptions } from './blob-store.js';
 import { PackageError } from './errors.js';
-import { OciClient, type Descriptor } from './oci.js';
+import type { Descriptor, OciClient } from './oci.js';
 import {
   checkDigest,
   formatReference,
@@ -17,15 +17,14 @@ import {
 } from './reference.js';
 import type { RegistryConfig } from './registry-config.js';
 import { SingleFlight } from './single-flight.js';
-import {
-  assertTransportAllowed,
-  configuredAuthorization,
-  createHttpClient,
-  errorDetail,
-  openStream,
-  statusError,
-  transportError,
-} from './transport.js';
+
+/** The network side: got, the OCI client and transport helpers, loaded on the first remote fetch. */
+interface Remote {
+  transport: typeof import('./transport.js');
+  http: Got;
+  oci: OciClient;
+  RequestError: typeof import('got').RequestError;
+}
 
 /** A verified package in the cache. */
 export interface CachedPackage {
@@ -61,17 +60,32 @@ export const DEFAULT_MAX_PACKAGE_BYTES = 8 * 1024 ** 3;
  */
 export class PackageCache {
   private readonly store: BlobStore;
-  private readonly http: Got;
-  private readonly oci: OciClient;
+  private remote: Promise<Remote> | undefined;
   private readonly flights = new SingleFlight<CachedPackage>();
   private readonly maxBytes: number;
   private prepared: Promise<void> | undefined;
 
   constructor(private readonly options: PackageCacheOptions) {
     this.store = new BlobStore(options.dir);
-    this.http = createHttpClient(options.registries);
-    this.oci = new OciClient({ registries: options.registries, logger: options.logger, http: this.http });
     this.maxBytes = options.maxPackageBytes ?? DEFAULT_MAX_PACKAGE_BYTES;
+  }
+
+  /**
+   * got and the OCI client cost about 20 MB of memory once loaded: an agent that only runs cached or
+   * file:// packages never loads them.
+   */
+  private loadRemote(): Promise<Remote> {
+    this.remote ??= (async () => {
+      const [transport, { OciClient: Client }, { RequestError }] = await Promise.all([
+        import('./transport.js'),
+        import('./oci.js'),
+        import('got'),
+      ]);
+      const http = transport.createHttpClient(this.options.registries);
+      const oci = new Client({ registries: this.options.registries, logger: this.options.logger, http });
+      return { transport, http, oci, RequestError };
+    })();
+    return this.remote;
   }
 
   /**
@@ -160,17 +174,18 @@ export class PackageCache {
   }
 
   private async downloadUrl(ref: HttpReference, text: string, pin: string | undefined, signal: AbortSignal) {
+    const { transport, http } = await this.loadRemote();
     const url = new URL(ref.url);
-    assertTransportAllowed(this.options.registries, url);
-    const authorization = configuredAuthorization(this.options.registries, url.host);
+    transport.assertTransportAllowed(this.options.registries, url);
+    const authorization = transport.configuredAuthorization(this.options.registries, url.host);
     let response;
     try {
-      response = await openStream(this.http, url.href, { authorization }, signal);
+      response = await transport.openStream(http, url.href, { authorization }, signal);
     } catch (error) {
-      throw transportError(error, text, signal);
+      throw transport.transportError(error, text, signal);
     }
     if (response.statusCode !== 200)
-      throw statusError(response.statusCode, text, await errorDetail(response));
+      throw transport.statusError(response.statusCode, text, await transport.errorDetail(response));
     const announced = Number(response.headers['content-length'] ?? Number.NaN);
     if (Number.isFinite(announced)) {
       try {
@@ -189,7 +204,8 @@ export class PackageCache {
   }
 
   private async pullOci(ref: OciReference, text: string, pin: string | undefined, signal: AbortSignal) {
-    const { manifestDigest, layer } = await this.oci.resolvePackage(ref, signal);
+    const { oci } = await this.loadRemote();
+    const { manifestDigest, layer } = await oci.resolvePackage(ref, signal);
     if (pin !== undefined && layer.digest !== pin) {
       throw new PackageError(
         'DigestMismatch',
@@ -207,7 +223,8 @@ export class PackageCache {
   }
 
   private async pullBlob(ref: OciReference, text: string, layer: Descriptor, signal: AbortSignal) {
-    const response = await this.oci.openBlob(ref, layer.digest, signal);
+    const { oci } = await this.loadRemote();
+    const response = await oci.openBlob(ref, layer.digest, signal);
     return this.storeFrom(response.stream, {
       describe: text,
       expectedDigest: layer.digest,
@@ -223,8 +240,9 @@ export class PackageCache {
     } catch (error) {
       if (error instanceof PackageError) throw error;
       // A connection lost mid-body surfaces as got's RequestError; anything else is the local disk.
-      if (error instanceof RequestError) {
-        throw transportError(error, options.describe, options.signal);
+      const remote = this.remote && (await this.remote);
+      if (remote && error instanceof remote.RequestError) {
+        throw remote.transport.transportError(error, options.describe, options.signal);
       }
       throw error;
     } finally {
