@@ -8,7 +8,7 @@ import { UsageIndex } from './node-usage.js';
 import { schedule } from './schedule.js';
 
 /** Bindings sent but not answered yet, at most. */
-const MAX_BINDINGS_IN_FLIGHT = 32;
+const MAX_BINDINGS_IN_FLIGHT = 128;
 
 const unbound = (pod: SeerPod) => !pod.spec.node_name && !pod.metadata.deletionTimestamp;
 
