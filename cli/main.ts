@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 import { UsageError, type Command } from './command.js';
 import { clusterCommand } from './commands/cluster.js';
+import { demoCommand } from './commands/demo.js';
 import { nodeCommand } from './commands/node.js';
 import { packageCommand } from './commands/package.js';
 import { rolloutCommand } from './commands/rollout.js';
 
-const commands: Command[] = [clusterCommand, packageCommand, nodeCommand, rolloutCommand];
+const commands: Command[] = [clusterCommand, packageCommand, nodeCommand, rolloutCommand, demoCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

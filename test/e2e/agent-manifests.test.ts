@@ -22,7 +22,7 @@ before(async () => {
 });
 
 after(async () => {
-  await agent?.stop();
+  await agent?.cleanUp();
   if (work) await rm(work, { recursive: true, force: true });
 });
 

@@ -37,7 +37,7 @@ before(async () => {
 });
 
 after(async () => {
-  await agent?.stop();
+  await agent?.cleanUp();
   await registry?.stop();
   await cluster?.stop();
   if (work) await rm(work, { recursive: true, force: true });

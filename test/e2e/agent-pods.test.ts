@@ -31,7 +31,7 @@ before(async () => {
 });
 
 after(async () => {
-  await agent?.stop();
+  await agent?.cleanUp();
   await cluster?.stop();
   if (work) await rm(work, { recursive: true, force: true });
 });

@@ -62,7 +62,7 @@ before(async () => {
 after(async () => {
   slowServer?.closeAllConnections();
   slowServer?.close();
-  await agent?.stop();
+  await agent?.cleanUp();
   await cluster?.stop();
   if (work) await rm(work, { recursive: true, force: true });
 });

@@ -12,7 +12,13 @@ import { rolloutCommand } from '../../cli/commands/rollout.js';
 import { isNotFound } from '../../kube/errors.js';
 import { RestClient } from '../../kube/rest.js';
 import { SeerClient } from '../../kube/seer-client.js';
-import { eventually, startAgentProcess, type AgentProcess, type SeerProcess } from '../support/agent.js';
+import {
+  eventually,
+  killManagedProcesses,
+  startAgentProcess,
+  type AgentProcess,
+  type SeerProcess,
+} from '../support/agent.js';
 import { startTestCluster, type TestCluster } from '../support/control-plane.js';
 import { startOperatorProcess } from '../support/operator.js';
 import { makePackage, SLEEPER } from '../support/pods.js';
@@ -59,7 +65,9 @@ before(async () => {
 
 after(async () => {
   for (const operator of operators.values()) await operator.stop();
-  for (const agent of agents.values()) await agent.stop();
+  for (const agent of agents.values()) await agent.cleanUp();
+  // The agent killed for good left its processes behind, as agents do.
+  for (const node of ['node-1', 'node-2', 'node-3']) await killManagedProcesses(path.join(work, node));
   await cluster?.stop();
   // SEER_KEEP_TEST_DIRS=1 keeps the agents' and operators' logs for a look after a failure.
   if (work && !process.env.SEER_KEEP_TEST_DIRS) await rm(work, { recursive: true, force: true });

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { repoPath } from '../../common/paths.js';
@@ -20,6 +20,23 @@ export interface SeerProcess {
 export interface AgentProcess extends SeerProcess {
   nodeName: string;
   root: string;
+  /** Stops the agent and kills whatever it left running under its root (for after() hooks). */
+  cleanUp(): Promise<void>;
+}
+
+/** Kills every process whose environment says it runs a container under `root`. */
+export async function killManagedProcesses(root: string): Promise<void> {
+  for (const entry of await readdir('/proc').catch(() => [])) {
+    if (!/^\d+$/.test(entry)) continue;
+    const environ = await readFile(`/proc/${entry}/environ`, 'utf8').catch(() => '');
+    if (environ.split('\0').some((v) => v.startsWith(`SEER_CONTAINER_DIR=${root}/`))) {
+      try {
+        process.kill(Number(entry), 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
 }
 
 const running = new Set<ChildProcess>();
@@ -81,7 +98,15 @@ export async function startAgentProcess(options: {
     ...(options.args ?? []),
   ];
   const started = await startSeerProcess(path.join('agent', 'main.js'), args, logFile);
-  return { ...started, nodeName: options.nodeName, root: options.root };
+  return {
+    ...started,
+    nodeName: options.nodeName,
+    root: options.root,
+    async cleanUp() {
+      await started.stop();
+      await killManagedProcesses(options.root);
+    },
+  };
 }
 
 /** Polls `check` until it returns a value other than undefined/false, or fails with `what`. */

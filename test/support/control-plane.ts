@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,13 +10,10 @@ import {
   type ClusterState,
 } from '../../cli/control-plane/cluster.js';
 import { killNow } from '../../cli/control-plane/processes.js';
+import { runCommand, type CommandResult } from '../../cli/run-command.js';
 import { repoPath } from '../../common/paths.js';
 
-export interface CommandResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export { runCommand, type CommandResult };
 
 /** A real etcd + kube-apiserver for one test file, with kubectl and helm bound to its kubeconfig. */
 export interface TestCluster {
@@ -33,26 +29,6 @@ export interface TestCluster {
   stopApiServer(): Promise<void>;
   startApiServer(): Promise<void>;
   stop(): Promise<void>;
-}
-
-export function runCommand(
-  program: string,
-  args: string[],
-  options: { input?: string; env?: NodeJS.ProcessEnv } = {},
-): Promise<CommandResult> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      program,
-      args,
-      { env: options.env ?? process.env, maxBuffer: 64 * 1024 * 1024 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-    if (options.input !== undefined) child.stdin?.end(options.input);
-    else child.stdin?.end();
-  });
 }
 
 const running = new Set<ClusterState>();

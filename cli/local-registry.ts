@@ -1,0 +1,143 @@
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import yaml from 'js-yaml';
+import { freePort } from './control-plane/ports.js';
+
+const run = promisify(execFile);
+
+/** Debian's docker-registry is the distribution project's registry (2.8.x). */
+const REGISTRY_BINARY = process.env.SEER_TEST_REGISTRY_BINARY ?? '/usr/bin/docker-registry';
+
+export interface TokenAuthConfig {
+  realm: string;
+  service: string;
+  issuer: string;
+  /** PEM certificate(s) whose keys sign the tokens. */
+  rootCertBundle: string;
+}
+
+export interface RegistryOptions {
+  /** Basic auth through an htpasswd file (bcrypt, the only kind the registry reads). */
+  htpasswd?: { user: string; password: string };
+  /** Bearer-token auth against a token server (see token-server.ts). */
+  token?: TokenAuthConfig;
+}
+
+export interface TestRegistry {
+  /** `127.0.0.1:PORT`, the registry part of a package reference. */
+  host: string;
+  stop(): Promise<void>;
+}
+
+const running = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+// A test run that fails or is interrupted still takes its registries down.
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const child of running) child.kill('SIGKILL');
+  });
+}
+
+async function answers(host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port: Number(host.split(':')[1]) });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/**
+ * Starts a distribution registry on a free loopback port with its storage in a temporary directory,
+ * and waits until it accepts connections. `stop()` kills it and removes the directory.
+ */
+export async function startRegistry(options: RegistryOptions = {}): Promise<TestRegistry> {
+  try {
+    await access(REGISTRY_BINARY);
+  } catch {
+    throw new Error(
+      `${REGISTRY_BINARY} not found: the package tests need the distribution registry ` +
+        '(apt-get install docker-registry apache2-utils)',
+    );
+  }
+  installExitHook();
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'seer-registry-'));
+  let auth: Record<string, unknown> | undefined;
+  if (options.htpasswd) {
+    const { stdout } = await run('htpasswd', ['-Bbn', options.htpasswd.user, options.htpasswd.password]);
+    await writeFile(path.join(dir, 'htpasswd'), stdout);
+    auth = { htpasswd: { realm: 'seer-test', path: path.join(dir, 'htpasswd') } };
+  } else if (options.token) {
+    const certFile = path.join(dir, 'token-ca.pem');
+    await writeFile(certFile, options.token.rootCertBundle);
+    auth = {
+      token: {
+        realm: options.token.realm,
+        service: options.token.service,
+        issuer: options.token.issuer,
+        rootcertbundle: certFile,
+      },
+    };
+  }
+
+  // Another process may take the free port before the registry binds it; try a few times.
+  for (let attempt = 1; ; attempt += 1) {
+    const host = `127.0.0.1:${await freePort()}`;
+    const config = {
+      version: 0.1,
+      log: { level: 'warn', accesslog: { disabled: true } },
+      storage: { filesystem: { rootdirectory: path.join(dir, 'data') }, delete: { enabled: true } },
+      http: { addr: host, secret: randomBytes(16).toString('hex') },
+      ...(auth ? { auth } : {}),
+    };
+    const configFile = path.join(dir, 'config.yml');
+    await writeFile(configFile, yaml.dump(config));
+    const child = spawn(REGISTRY_BINARY, ['serve', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+    running.add(child);
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString()).slice(-8192);
+    });
+    let exited = false;
+    const exitedPromise = new Promise<void>((resolve) =>
+      child.once('exit', () => {
+        exited = true;
+        running.delete(child);
+        resolve();
+      }),
+    );
+    const deadline = Date.now() + 15_000;
+    while (!exited && Date.now() < deadline && !(await answers(host))) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    if (!exited && Date.now() < deadline) {
+      return {
+        host,
+        async stop() {
+          if (!exited) {
+            child.kill('SIGTERM');
+            const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+            await exitedPromise;
+            clearTimeout(timer);
+          }
+          await rm(dir, { recursive: true, force: true });
+        },
+      };
+    }
+    child.kill('SIGKILL');
+    await exitedPromise;
+    if (attempt < 3 && /address already in use/.test(stderr)) continue;
+    await rm(dir, { recursive: true, force: true });
+    throw new Error(`docker-registry did not start on ${host}:\n${stderr}`);
+  }
+}
