@@ -131,7 +131,8 @@ async function demo(dir: string): Promise<void> {
       return status?.available_replicas === deployment.spec.replicas;
     });
 
-    const table = await kubectl('get', 'seer', '-o', 'wide');
+    // Named kinds rather than the category: kubectl's discovery cache predates the CRDs.
+    const table = await kubectl('get', 'seerdeployments,seernodes,seerpods', '-o', 'wide');
     console.log(`\n${table.stdout || table.stderr}`);
     const pods = (await client.list('SeerPod', { namespace: 'default' })).items;
     console.log('Seer is running. In another terminal:\n');
