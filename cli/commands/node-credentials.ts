@@ -6,14 +6,13 @@ import { repoPath } from '../../common/paths.js';
 import { isNotFound } from '../../kube/errors.js';
 import { connectionFromKubeconfig, RestClient } from '../../kube/rest.js';
 import { UsageError } from '../command.js';
+import { NODE_LABEL } from '../../api/names.js';
 import { resolveKubeconfig } from '../kubeconfig.js';
 
 /** Where node agents' ServiceAccounts live. */
 export const NODE_CREDENTIALS_NAMESPACE = 'seer-system';
 /** The shared ClusterRole (and Role in kube-node-lease) every node's agent is bound to. */
 export const NODE_ROLE = 'seer:node';
-/** Label on a node's ServiceAccount naming its node. */
-export const NODE_LABEL = 'seer.io/node';
 /** One year: how long a node's token is valid unless told otherwise. */
 export const DEFAULT_TOKEN_EXPIRATION_SECONDS = 365 * 24 * 60 * 60;
 const FIELD_MANAGER = 'seer';

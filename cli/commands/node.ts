@@ -5,8 +5,12 @@ import { isNotFound } from '../../kube/errors.js';
 import { SeerClient } from '../../kube/seer-client.js';
 import { UsageError, type Command } from '../command.js';
 import { clientFor } from '../kubeconfig.js';
+import { runNodeAdd, runNodeRemove } from './node-credentials.js';
 
 const USAGE = `usage:
+  seer node add NAME [-o FILE]   create the node's credentials and print (or write) its agent's kubeconfig
+                                 [--expiration-seconds N] (default one year)
+  seer node remove NAME          revoke them
   seer node cordon NAME      mark the node unschedulable: no new pods are placed on it
   seer node uncordon NAME    make it schedulable again
   seer node drain NAME       cordon it and delete its pods, waiting until its agent has stopped them
@@ -62,9 +66,11 @@ async function drain(
 
 export const nodeCommand: Command = {
   name: 'node',
-  summary: 'cordon, uncordon or drain a node',
+  summary: 'add or remove a node’s credentials; cordon, uncordon or drain a node',
   async run(args) {
     const [action, name, ...rest] = args;
+    if (action === 'add') return runNodeAdd(args.slice(1));
+    if (action === 'remove') return runNodeRemove(args.slice(1));
     const { values } = parseArgs({
       args: rest,
       options: {
