@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { ConfigError } from '../common/main.js';
 import yaml from 'js-yaml';
 
 /** Everything the agent is told at start-up, from flags and/or a YAML config file (flags win). */
@@ -33,6 +34,8 @@ export const DEFAULTS: Omit<AgentConfig, 'node_name'> = {
   log_level: 'info',
 };
 
+export { ConfigError };
+
 export const USAGE = `usage:
   seer-agent --kubeconfig FILE --node-name NAME [--root DIR] [options]
   seer-agent --manifests DIR [--root DIR] [options]
@@ -50,8 +53,6 @@ options:
   --registry-credentials FILE      docker-style config.json for registry auth
   --insecure-registry HOST:PORT    registry reached over plain HTTP (repeatable)
   --log-level LEVEL                trace|debug|info|warn|error (default info)`;
-
-export class ConfigError extends Error {}
 
 function positiveNumber(name: string, value: unknown): number {
   const n = Number(value);

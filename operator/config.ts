@@ -1,4 +1,5 @@
 import os from 'node:os';
+import { ConfigError } from '../common/main.js';
 import { parseArgs } from 'node:util';
 
 /** How the operator is run: flags, all with defaults. */
@@ -16,6 +17,8 @@ export interface OperatorConfig {
   logLevel: string;
 }
 
+export { ConfigError };
+
 export const USAGE = `usage: seer-operator [--kubeconfig FILE] [options]
 
 options:
@@ -28,8 +31,6 @@ options:
   --node-grace-period SECONDS     a node silent this long is Unknown (default 40)
   --pod-eviction-timeout SECONDS  then, after this long, its deployment pods are replaced (default 300)
   --log-level LEVEL               trace|debug|info|warn|error (default info)`;
-
-export class ConfigError extends Error {}
 
 function seconds(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;

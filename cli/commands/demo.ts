@@ -6,6 +6,8 @@ import yaml from 'js-yaml';
 import { pushPackage } from '../../agent/packages/build.js';
 import type { SeerDeployment } from '../../api/types.js';
 import { repoPath } from '../../common/paths.js';
+import { untilStopSignal } from '../../common/signals.js';
+import { HostLayout } from '../../agent/pods/layout.js';
 import { RestClient } from '../../kube/rest.js';
 import { SeerClient } from '../../kube/seer-client.js';
 import type { Command } from '../command.js';
@@ -50,8 +52,16 @@ async function demo(dir: string): Promise<void> {
   const children: ChildProcess[] = [];
   say(`starting etcd and kube-apiserver in ${path.join(dir, 'cluster')}`);
   const cluster = await startCluster({ dir: path.join(dir, 'cluster'), binaries, ownerPid: process.pid });
+  // Its own discovery cache: one made before the CRDs existed would hide them from `kubectl get seer`
+  // in the user's shell for hours.
   const kubectl = (...args: string[]) =>
-    runCommand(binaries.kubectl, ['--kubeconfig', cluster.kubeconfig, ...args]);
+    runCommand(binaries.kubectl, [
+      '--kubeconfig',
+      cluster.kubeconfig,
+      '--cache-dir',
+      path.join(dir, 'kubectl-cache'),
+      ...args,
+    ]);
   let registry: Awaited<ReturnType<typeof startRegistry>> | undefined;
   const rest = RestClient.fromKubeconfig(cluster.kubeconfig);
   const client = new SeerClient(rest);
@@ -140,14 +150,8 @@ async function demo(dir: string): Promise<void> {
     console.log('  kubectl get seer -o wide');
     console.log('  kubectl scale seerdeployment/hello --replicas=4');
     for (const pod of pods) {
-      const log = path.join(
-        dir,
-        pod.spec.node_name ?? '',
-        'pod',
-        pod.metadata.name ?? '',
-        'log',
-        'hello.stdout.log',
-      );
+      const layout = new HostLayout(path.join(dir, pod.spec.node_name ?? ''));
+      const log = path.join(layout.logDir(pod.metadata.name ?? ''), 'hello.stdout.log');
       console.log(`  tail -f ${log}`);
     }
     console.log('\nPress Ctrl-C to stop everything.');
@@ -155,9 +159,7 @@ async function demo(dir: string): Promise<void> {
     await stopAll();
     throw error;
   }
-  await new Promise<void>((resolve) => {
-    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve());
-  });
+  await untilStopSignal();
   console.log();
   await stopAll();
 }

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AGENT_FINALIZER, COMPONENT_LABEL, DEPLOYMENT_LABEL, SEER_API_VERSION } from '../../api/names.js';
+import { HostLayout } from '../../agent/pods/layout.js';
 import type { Container, SeerDeployment, SeerPod } from '../../api/types.js';
 import { nodeCommand } from '../../cli/commands/node.js';
 import { rolloutCommand } from '../../cli/commands/rollout.js';
@@ -273,13 +274,9 @@ test('a component gets one instance per node with dependents, receives their con
   );
   assert.equal(instances.length, nodes.size);
   for (const instance of instances) {
-    const dir = path.join(
-      work,
-      instance.spec.node_name ?? '',
-      'pod',
+    const dir = new HostLayout(path.join(work, instance.spec.node_name ?? '')).containerDir(
       instance.metadata.name ?? '',
-      'container',
-      'web',
+      { name: 'web' },
     );
     assert.equal(await readFile(path.join(dir, 'conf.d', 'site.conf'), 'utf8'), 'server {}\n');
     assert.match(await readFile(path.join(dir, 'reloads.log'), 'utf8'), /reload: site\.conf/);

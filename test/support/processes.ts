@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -185,5 +185,13 @@ export function readWritten(file: string, timeoutMs = 20_000): Promise<string> {
       return text.endsWith('\n') ? text.trim() : undefined;
     },
     timeoutMs,
+  );
+}
+
+/** Whether a file exists. */
+export function exists(file: string): Promise<boolean> {
+  return stat(file).then(
+    () => true,
+    () => false,
   );
 }

@@ -1,18 +1,12 @@
 import assert from 'node:assert/strict';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { ContainerSupervisor } from '../../../agent/process/index.js';
-import { TestResources, waitFor } from '../../support/processes.js';
+import { TestResources, waitFor, exists } from '../../support/processes.js';
 
 const resources = new TestResources();
 after(() => resources.cleanUp());
-
-const exists = (file: string): Promise<boolean> =>
-  stat(file).then(
-    () => true,
-    () => false,
-  );
 
 test('stdout and stderr go to <log_dir>/<name>.stdout.log and .stderr.log, appended across restarts', async () => {
   const box = await resources.sandbox('web');

@@ -1,18 +1,19 @@
 import assert from 'node:assert/strict';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { ContainerSupervisor } from '../../../agent/process/index.js';
-import { alive, readWritten, TestResources, waitFor, waitForStatus } from '../../support/processes.js';
+import {
+  alive,
+  readWritten,
+  TestResources,
+  waitFor,
+  waitForStatus,
+  exists,
+} from '../../support/processes.js';
 
 const resources = new TestResources();
 after(() => resources.cleanUp());
-
-const exists = (file: string): Promise<boolean> =>
-  stat(file).then(
-    () => true,
-    () => false,
-  );
 
 test('stop: a process ignoring SIGTERM is SIGKILLed with its whole group after the grace period; the stop command runs first', async () => {
   const box = await resources.sandbox();
