@@ -94,13 +94,18 @@ export class ComponentController implements Controller {
       return;
     }
     const hash = templateHash(component);
-    const wanted = new Set(dependents.map((p) => p.spec.node_name).filter((n): n is string => !!n));
+    const nodesOf = (list: SeerPod[]) =>
+      new Set(list.map((p) => p.spec.node_name).filter((n): n is string => !!n));
+    const wanted = nodesOf(dependents);
+    // A dependent still shutting down removes its config files and reloads the instance before it
+    // goes: the instance stays until then.
+    const holding = nodesOf(pods.filter((p) => requires(p, name)));
     const deleting = !!component.metadata.deletionTimestamp;
 
     for (const instance of instances) {
       const node = instance.spec.node_name ?? '';
       const stale = instance.metadata.labels?.[TEMPLATE_HASH_LABEL] !== hash;
-      if (!instance.metadata.deletionTimestamp && (!wanted.has(node) || stale)) {
+      if (!instance.metadata.deletionTimestamp && (!holding.has(node) || stale)) {
         await this.deletePod(instance);
         this.ctx.events.record(
           component,
