@@ -78,11 +78,17 @@ export interface ExecAction {
   command: string;
 }
 
+export interface HttpHeader {
+  name: string;
+  value: string;
+}
+
 export interface HttpGetAction {
   path?: string;
   port: IntOrString;
   scheme?: 'http' | 'https';
   host?: string;
+  http_headers?: HttpHeader[];
 }
 
 export interface TcpSocketAction {

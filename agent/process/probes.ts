@@ -85,7 +85,11 @@ function httpProbe(
     const client = scheme === 'https' ? https : http;
     const request = client.get(url, {
       timeout: timeoutMs,
-      headers: { 'user-agent': 'seer-probe/1', connection: 'close' },
+      headers: {
+        'user-agent': 'seer-probe/1',
+        ...Object.fromEntries((get.http_headers ?? []).map((h) => [h.name.toLowerCase(), h.value])),
+        connection: 'close',
+      },
       // Like kubelet: the probe checks that the server answers, not who signed its certificate.
       ...(scheme === 'https' ? { rejectUnauthorized: false } : {}),
       agent: false,

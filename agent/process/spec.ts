@@ -27,7 +27,13 @@ export interface ProcessSpec {
 
 export interface Probe {
   exec?: { command: string };
-  http_get?: { path?: string; port: number | string; scheme?: 'http' | 'https'; host?: string };
+  http_get?: {
+    path?: string;
+    port: number | string;
+    scheme?: 'http' | 'https';
+    host?: string;
+    http_headers?: { name: string; value: string }[];
+  };
   tcp_socket?: { port: number | string; host?: string };
   /** Seconds; fractions are allowed. Defaults as in Kubernetes: 0, 10, 1, 1, 3. */
   initial_delay_seconds?: number;

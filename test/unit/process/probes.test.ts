@@ -70,6 +70,26 @@ test('http probe: 200-399 succeed, other statuses, refused connections and silen
   });
 });
 
+test('http probe: http_headers are sent, so a shared server can be asked for one site', async () => {
+  const port = await listen(
+    http.createServer((request, response) => {
+      const known = request.headers.host === 'passport.x.com' && request.headers['x-probe'] === 'ready';
+      response.writeHead(known ? 200 : 404);
+      response.end();
+    }),
+  );
+  const where = await target();
+  const headers = [
+    { name: 'Host', value: 'passport.x.com' },
+    { name: 'X-Probe', value: 'ready' },
+  ];
+  assert.equal((await runProbe({ http_get: { port, http_headers: headers } }, where)).ok, true);
+  assert.deepEqual(await runProbe({ http_get: { port } }, where), {
+    ok: false,
+    message: `GET http://127.0.0.1:${port}/ answered 404`,
+  });
+});
+
 test('tcp probe: a listening port succeeds, a closed one fails', async () => {
   const port = await listen(net.createServer((socket) => socket.end()));
   const where = await target({ db: port });
