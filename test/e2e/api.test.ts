@@ -4,6 +4,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import yaml from 'js-yaml';
 import type { AnySeerObject } from '../../api/types.js';
+import { METADATA_FILE } from '../../agent/packages/metadata.js';
 import { repoPath } from '../../common/paths.js';
 import { RestClient } from '../../kube/rest.js';
 import { SeerClient } from '../../kube/seer-client.js';
@@ -34,7 +35,11 @@ function row(table: string, name: string): string[] {
 
 describe('the examples', () => {
   before(async () => {
-    await cluster.kubectlOk(['apply', '-R', '-f', repoPath('examples')]);
+    // Every manifest; a package's own seer-package.yaml is not one.
+    const manifests = (await readdir(repoPath('examples'), { recursive: true }))
+      .filter((name) => name.endsWith('.yaml') && path.basename(name) !== METADATA_FILE)
+      .map((name) => repoPath('examples', name));
+    await cluster.kubectlOk(['apply', ...manifests.flatMap((file) => ['-f', file])]);
   });
 
   test('kubectl get seer lists every example, by category', async () => {

@@ -44,15 +44,20 @@ process.on('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
 
-/** Runs `node dist/<script>` with `args`, output appended to `logFile`, killed when the test run exits. */
+/**
+ * Runs `node dist/<script>` with `args` (behind the command prefix `enter`, if given: a simulated
+ * host), output appended to `logFile`, killed when the test run exits.
+ */
 export async function startSeerProcess(
   script: string,
   args: string[],
   logFile: string,
+  enter: string[] = [],
 ): Promise<SeerProcess> {
   const log = createWriteStream(logFile, { flags: 'a' });
   await new Promise((resolve) => log.once('open', resolve));
-  const child = spawn(process.execPath, [repoPath('dist', script), ...args], { stdio: ['ignore', log, log] });
+  const command = [...enter, process.execPath, repoPath('dist', script), ...args];
+  const child = spawn(command[0] ?? '', command.slice(1), { stdio: ['ignore', log, log] });
   running.add(child);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   exited.then(
@@ -79,9 +84,13 @@ export async function startAgentProcess(options: {
   kubeconfig?: string;
   manifests?: string;
   args?: string[];
+  /** Defaults to `<root>/../<node>-agent.log`. */
+  logFile?: string;
+  /** A command prefix the agent runs behind (a simulated host's `enter`). */
+  enter?: string[];
 }): Promise<AgentProcess> {
-  await mkdir(options.root, { recursive: true });
-  const logFile = path.join(path.dirname(options.root), `${options.nodeName}-agent.log`);
+  if (!options.enter) await mkdir(options.root, { recursive: true });
+  const logFile = options.logFile ?? path.join(path.dirname(options.root), `${options.nodeName}-agent.log`);
   const args = [
     '--node-name',
     options.nodeName,
@@ -97,7 +106,7 @@ export async function startAgentProcess(options: {
     ...(options.manifests ? ['--manifests', options.manifests] : []),
     ...(options.args ?? []),
   ];
-  const started = await startSeerProcess(path.join('agent', 'main.js'), args, logFile);
+  const started = await startSeerProcess(path.join('agent', 'main.js'), args, logFile, options.enter);
   return {
     ...started,
     nodeName: options.nodeName,

@@ -7,17 +7,20 @@ import { fileURLToPath } from 'node:url';
 import type { V1JSONSchemaProps } from '@kubernetes/client-node';
 import yaml from 'js-yaml';
 import { loadCrds } from '../../api/crds.js';
-import { SEER_API_VERSION, SEER_RESOURCES, SEER_VERSION } from '../../api/names.js';
+import { SEER_API_VERSION, SEER_GROUP, SEER_RESOURCES, SEER_VERSION } from '../../api/names.js';
 import { unknownFields } from '../../api/schema-walk.js';
+import { METADATA_FILE, parsePackageMetadata } from '../../agent/packages/metadata.js';
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
+const readme = path.join(repo, 'README.md');
 const examplesDir = path.join(repo, 'examples');
 const invalidDir = path.join(repo, 'test', 'fixtures', 'invalid');
 const crds = loadCrds();
 
-function yamlFiles(dir: string): string[] {
+/** The YAML files under `dir`: manifests, or with `packages` the packages' seer-package.yaml files. */
+function yamlFiles(dir: string, { packages = false } = {}): string[] {
   return readdirSync(dir, { recursive: true, encoding: 'utf8' })
-    .filter((name) => name.endsWith('.yaml'))
+    .filter((name) => name.endsWith('.yaml') && (path.basename(name) === METADATA_FILE) === packages)
     .sort()
     .map((name) => path.join(dir, name));
 }
@@ -28,8 +31,28 @@ interface Manifest {
   metadata?: { name?: unknown };
 }
 
+function documents(text: string): Manifest[] {
+  return yaml.loadAll(text).filter((document) => document !== null) as Manifest[];
+}
+
 function manifests(file: string): Manifest[] {
-  return yaml.loadAll(readFileSync(file, 'utf8')).filter((document) => document !== null) as Manifest[];
+  return documents(readFileSync(file, 'utf8'));
+}
+
+/** The text of every ```yaml fenced block of a Markdown file, with the line it starts on. */
+function yamlBlocks(file: string): { line: number; text: string }[] {
+  const lines = readFileSync(file, 'utf8').split('\n');
+  const blocks: { line: number; text: string }[] = [];
+  for (let index = 0; index < lines.length; index++) {
+    if (!/^\s*```yaml\s*$/.test(lines[index] ?? '')) continue;
+    const start = index + 1;
+    let end = start;
+    while (end < lines.length && !/^\s*```\s*$/.test(lines[end] ?? '')) end++;
+    assert.ok(end < lines.length, `the yaml block on line ${start} of ${file} is never closed`);
+    blocks.push({ line: start, text: lines.slice(start, end).join('\n') });
+    index = end;
+  }
+  return blocks;
 }
 
 function schemaFor(kind: unknown): V1JSONSchemaProps {
@@ -42,6 +65,14 @@ function schemaFor(kind: unknown): V1JSONSchemaProps {
 
 const seerKinds: unknown[] = Object.keys(SEER_RESOURCES);
 
+/** A Seer object of a known kind, with a name, whose every field its CRD declares. */
+function assertSeerObject(document: Manifest, where: string): void {
+  assert.equal(document.apiVersion, SEER_API_VERSION, where);
+  assert.ok(seerKinds.includes(document.kind), where);
+  assert.equal(typeof document.metadata?.name, 'string', where);
+  assert.deepEqual(unknownFields(document, schemaFor(document.kind)), [], where);
+}
+
 test('every example is a Seer object whose every field the CRD declares', () => {
   const files = yamlFiles(examplesDir);
   assert.ok(files.length >= 6, `only ${files.length} examples found`);
@@ -49,12 +80,40 @@ test('every example is a Seer object whose every field the CRD declares', () => 
     const documents = manifests(file);
     assert.ok(documents.length > 0, `${file} is empty`);
     for (const document of documents) {
-      const where = `${path.relative(repo, file)} ${String(document.kind)}/${String(document.metadata?.name)}`;
-      assert.equal(document.apiVersion, SEER_API_VERSION, where);
-      assert.ok(seerKinds.includes(document.kind), where);
-      assert.equal(typeof document.metadata?.name, 'string', where);
-      assert.deepEqual(unknownFields(document, schemaFor(document.kind)), [], where);
+      assertSeerObject(
+        document,
+        `${path.relative(repo, file)} ${String(document.kind)}/${String(document.metadata?.name)}`,
+      );
     }
+  }
+});
+
+test("every Seer object in the README's yaml blocks is one whose every field the CRD declares", () => {
+  let checked = 0;
+  for (const block of yamlBlocks(readme)) {
+    // Other blocks (seer-package.yaml, objects of other API groups) are not Seer objects. Any
+    // version of the group is taken, so that a wrong one fails rather than being skipped.
+    const seerObjects = documents(block.text).filter(
+      (document) =>
+        typeof document.apiVersion === 'string' && document.apiVersion.startsWith(`${SEER_GROUP}/`),
+    );
+    for (const document of seerObjects) {
+      assertSeerObject(
+        document,
+        `README.md line ${block.line} ${String(document.kind)}/${String(document.metadata?.name)}`,
+      );
+      checked++;
+    }
+  }
+  assert.ok(checked >= 4, `only ${checked} Seer objects found in README.md`);
+});
+
+test("every example package's seer-package.yaml is one the agent accepts", () => {
+  const files = yamlFiles(examplesDir, { packages: true });
+  assert.ok(files.length >= 3, `only ${files.length} package files found`);
+  for (const file of files) {
+    const metadata = parsePackageMetadata(readFileSync(file, 'utf8'), file);
+    assert.ok(metadata.commands?.start, `${file} names no start command`);
   }
 });
 
