@@ -5,6 +5,7 @@ import { objectKey } from '../../kube/keys.js';
 import { QueueController } from '../runtime/controller.js';
 import type { Controller, OperatorContext } from '../runtime/context.js';
 import { UsageIndex } from './node-usage.js';
+import { componentHostPorts, FILTERS } from './filters.js';
 import { schedule } from './schedule.js';
 
 /** Bindings sent but not answered yet, at most. */
@@ -29,6 +30,10 @@ export class SchedulerController implements Controller {
   private readonly reported = new Map<string, string>();
   /** Binding requests on their way to the API server. */
   private readonly binding = new Set<Promise<void>>();
+  private readonly filters = [
+    ...FILTERS,
+    componentHostPorts((namespace, name) => this.ctx.caches.components.get(`${namespace}/${name}`)),
+  ];
 
   constructor(private readonly ctx: OperatorContext) {
     // One worker: each decision must see the previous one.
@@ -94,7 +99,7 @@ export class SchedulerController implements Controller {
     if (pod.spec.node_name) return;
 
     const missing = this.missingComponents(pod);
-    const placement = missing ? { unschedulable: missing } : schedule(pod, this.usage.nodes());
+    const placement = missing ? { unschedulable: missing } : schedule(pod, this.usage.nodes(), this.filters);
     if ('unschedulable' in placement) {
       await this.reportUnschedulable(pod, placement.unschedulable);
       return;

@@ -1,5 +1,5 @@
-import { CONDITION_STATUS, NODE_CONDITION } from '../../api/names.js';
-import type { SeerPod } from '../../api/types.js';
+import { COMPONENT_LABEL, CONDITION_STATUS, NODE_CONDITION } from '../../api/names.js';
+import type { SeerComponent, SeerPod } from '../../api/types.js';
 import { podRequests, portKey, type NodeUsage } from './node-usage.js';
 import { parseQuantity } from './quantities.js';
 
@@ -46,6 +46,31 @@ export const hostPorts: Filter = (pod, usage) => {
   }
   return undefined;
 };
+
+/**
+ * A pod bound to a node brings there an instance of each component it requires, unless the node
+ * already runs one: those instances' host ports must be free too, or the component could not start.
+ */
+export function componentHostPorts(
+  component: (namespace: string, name: string) => SeerComponent | undefined,
+): Filter {
+  return (pod, usage) => {
+    const namespace = pod.metadata.namespace ?? 'default';
+    for (const required of pod.spec.required_components ?? []) {
+      const present = [...usage.residents.values()].some(
+        (r) => r.namespace === namespace && r.labels[COMPONENT_LABEL] === required.name,
+      );
+      if (present) continue;
+      for (const container of component(namespace, required.name)?.spec.template.spec.containers ?? []) {
+        for (const port of container.ports ?? []) {
+          if (usage.ports.has(portKey(port.container_port, port.protocol)))
+            return `port ${port.container_port} in use (needed by component ${required.name})`;
+        }
+      }
+    }
+    return undefined;
+  };
+}
 
 /** Two pods must never share a directory on a node: the pod directory or a deployment_dir. */
 export const directories: Filter = (pod, usage) => {

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { COMPONENT_LABEL, DEPLOYMENT_LABEL, SEER_API_VERSION } from '../../../api/names.js';
-import type { Container, SeerNode, SeerPod } from '../../../api/types.js';
+import type { Container, SeerComponent, SeerNode, SeerPod } from '../../../api/types.js';
+import { componentHostPorts, FILTERS } from '../../../operator/scheduler/filters.js';
 import { usageByNode } from '../../../operator/scheduler/node-usage.js';
 import { parseQuantity } from '../../../operator/scheduler/quantities.js';
 import { schedule } from '../../../operator/scheduler/schedule.js';
@@ -151,6 +152,48 @@ test('a node that already runs the required components is preferred', () => {
   const instance = bound(pod('nginx-b', [{}], {}, { [COMPONENT_LABEL]: 'nginx' }), 'b');
   const dependent = pod('site', [{}], { required_components: [{ name: 'nginx' }] });
   assert.deepEqual(schedule(dependent, usageByNode(nodes, [instance]).values()), { node: 'b' });
+});
+
+test("the host ports of a required component's new instance must be free on the node", () => {
+  const nginx: SeerComponent = {
+    apiVersion: SEER_API_VERSION,
+    kind: 'SeerComponent',
+    metadata: { name: 'nginx', namespace: 'default' },
+    spec: {
+      template: {
+        spec: {
+          containers: [
+            { name: 'nginx', package: 'file:///nginx.tgz', ports: [{ name: 'http', container_port: 80 }] },
+          ],
+        },
+      },
+    },
+  };
+  const filters = [...FILTERS, componentHostPorts((_ns, name) => (name === 'nginx' ? nginx : undefined))];
+  const nodes = [node('a'), node('b'), node('c')];
+  // a: another program holds port 80. b: nginx's instance holds it, and is shared. c: port 80 free.
+  const residents = [
+    bound(pod('proxy', [{ ports: [{ name: 'http', container_port: 80 }] }]), 'a'),
+    bound(
+      pod('nginx-b', [{ ports: [{ name: 'http', container_port: 80 }] }], {}, { [COMPONENT_LABEL]: 'nginx' }),
+      'b',
+    ),
+  ];
+  const site = pod('site', [{}], { required_components: [{ name: 'nginx' }] });
+  const fits = (names: string[]) =>
+    schedule(
+      site,
+      usageByNode(
+        nodes.filter((n) => names.includes(n.metadata.name ?? '')),
+        residents,
+      ).values(),
+      filters,
+    );
+  assert.deepEqual(fits(['a']), {
+    unschedulable: '0/1 nodes are available: 1 port 80 in use (needed by component nginx).',
+  });
+  assert.deepEqual(fits(['a', 'b']), { node: 'b' });
+  assert.deepEqual(fits(['a', 'c']), { node: 'c' });
 });
 
 test('anti_affinity keeps a pod off nodes running a matching pod of its namespace', () => {
