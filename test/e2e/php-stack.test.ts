@@ -221,7 +221,7 @@ test(
   },
 );
 
-test('scaling to two replicas serves it on both hosts, and it is served throughout', { skip }, async () => {
+test('scaling to two replicas serves it on both hosts, and it is served throughout', { skip }, async (t) => {
   const watch = watchServed();
   await client.patch('SeerDeployment', DEPLOYMENT, 'default', { spec: { replicas: 2 } });
   await readyReplicas(2);
@@ -230,6 +230,7 @@ test('scaling to two replicas serves it on both hosts, and it is served througho
     return answers.every((a) => a?.status === 200 && a.body.startsWith('passport v1.0 on '));
   });
   const { rounds, unserved } = await watch.stop();
+  t.diagnostic(`visited both hosts ${rounds} times while scaling; unserved ${unserved} times`);
   assert.ok(rounds > 10, `${rounds} rounds`);
   assert.equal(unserved, 0, `unserved in ${unserved} of ${rounds} rounds`);
   assert.deepEqual(
@@ -240,7 +241,7 @@ test('scaling to two replicas serves it on both hosts, and it is served througho
   );
 });
 
-test('rolling to passport v2.0 replaces one host at a time and keeps it served', { skip }, async () => {
+test('rolling to passport v2.0 replaces one host at a time and keeps it served', { skip }, async (t) => {
   const watch = watchServed();
   const current = await client.get('SeerDeployment', DEPLOYMENT, 'default');
   const template = current.spec.template;
@@ -260,6 +261,7 @@ test('rolling to passport v2.0 replaces one host at a time and keeps it served',
   );
   await readyReplicas(2);
   const { rounds, unserved, versions } = await watch.stop();
+  t.diagnostic(`visited both hosts ${rounds} times while rolling; unserved ${unserved} times`);
   assert.equal(unserved, 0, `unserved in ${unserved} of ${rounds} rounds`);
   assert.deepEqual([...versions].sort(), ['v1.0', 'v2.0']);
   // The components were not touched by the application's rollout.
