@@ -23,6 +23,10 @@ const USAGE = `usage:
       default none) or the deployment's progress deadline passes
   seer rollout restart seerdeployment/NAME
       replace every pod by a rolling update, with the same template
+  seer rollout pause seerdeployment/NAME
+      hold template changes back (scaling still works) until resumed
+  seer rollout resume seerdeployment/NAME
+      roll out the template changes made while paused
   seer rollout undo seerdeployment/NAME [--to-revision N]
       roll back to revision N (default: the one before the current one)
   seer rollout history seerdeployment/NAME [--revision N]
@@ -166,13 +170,23 @@ async function status(target: Target, timeoutMs: number): Promise<void> {
 async function restart(target: Target): Promise<void> {
   const deployment = await getDeployment(target);
   if (deployment.spec.paused)
-    throw new Error(`can't restart paused seerdeployment "${target.name}" (set spec.paused to false first)`);
+    throw new Error(`can't restart paused seerdeployment "${target.name}" (seer rollout resume first)`);
   await target.client.patch('SeerDeployment', target.name, target.namespace, {
     spec: {
       template: { metadata: { annotations: { [RESTARTED_AT_ANNOTATION]: new Date().toISOString() } } },
     },
   });
   target.output.stdout.write(`seerdeployment.${SEER_GROUP}/${target.name} restarted\n`);
+}
+
+/** Sets spec.paused; like kubectl, pausing what is paused (or resuming what is not) is an error. */
+async function setPaused(target: Target, paused: boolean): Promise<void> {
+  const deployment = await getDeployment(target);
+  if (Boolean(deployment.spec.paused) === paused)
+    throw new Error(`seerdeployment "${target.name}" is ${paused ? 'already paused' : 'not paused'}`);
+  await target.client.patch('SeerDeployment', target.name, target.namespace, { spec: { paused } });
+  target.output.stdout.write(`seerdeployment.${SEER_GROUP}/${target.name} ${paused ? 'paused' : 'resumed'}
+`);
 }
 
 const REPLACE_ATTEMPTS = 5;
@@ -187,7 +201,7 @@ async function undo(target: Target, toRevision: number | undefined): Promise<voi
   for (let attempt = 1; ; attempt++) {
     const deployment = await getDeployment(target);
     if (deployment.spec.paused)
-      throw new Error(`can't roll back paused seerdeployment "${name}" (set spec.paused to false first)`);
+      throw new Error(`can't roll back paused seerdeployment "${name}" (seer rollout resume first)`);
     const history = await fetchHistory(rest, deployment);
     if (history.length === 0) throw new Error(`no rollout history found for seerdeployment "${name}"`);
     const revision = toRevision
@@ -253,10 +267,11 @@ async function history(target: Target, revisionWanted: number | undefined): Prom
 export function createRolloutCommand(output: CommandOutput = process): Command {
   return {
     name: 'rollout',
-    summary: 'follow, restart, undo and list the rollouts of a seerdeployment',
+    summary: 'follow, restart, pause, resume, undo and list the rollouts of a seerdeployment',
     async run(args) {
       const [action, ...rest] = args;
-      if (!action || !['status', 'restart', 'undo', 'history'].includes(action)) throw new UsageError(USAGE);
+      if (!action || !['status', 'restart', 'pause', 'resume', 'undo', 'history'].includes(action))
+        throw new UsageError(USAGE);
       let parsed;
       try {
         parsed = parseArgs({ args: rest, options: OPTIONS, allowPositionals: true, strict: true });
@@ -280,6 +295,7 @@ export function createRolloutCommand(output: CommandOutput = process): Command {
       try {
         if (action === 'status') await status(target, timeoutMs);
         else if (action === 'restart') await restart(target);
+        else if (action === 'pause' || action === 'resume') await setPaused(target, action === 'pause');
         else if (action === 'undo') await undo(target, toRevision);
         else await history(target, revision);
       } finally {

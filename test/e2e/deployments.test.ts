@@ -406,9 +406,9 @@ describe('a rolling deployment', () => {
 
   test('paused, a changed template is not rolled out, but scaling works', async () => {
     const current = (await settled('web', 3))[0]?.metadata.labels?.[TEMPLATE_HASH_LABEL];
-    await client.patch('SeerDeployment', 'web', 'default', {
-      spec: { paused: true, template: template('v3') },
-    });
+    assert.equal(await rollout('pause', 'seerdeployment/web'), 'seerdeployment.seer.io/web paused\n');
+    await assert.rejects(rollout('pause', 'seerdeployment/web'), /seerdeployment "web" is already paused/);
+    await client.patch('SeerDeployment', 'web', 'default', { spec: { template: template('v3') } });
     await statusOf(
       'web',
       (d) =>
@@ -422,7 +422,8 @@ describe('a rolling deployment', () => {
     await cluster.kubectlOk(['scale', 'seerdeployment/web', '--replicas=4']);
     await settled('web', 4, current);
 
-    await client.patch('SeerDeployment', 'web', 'default', { spec: { paused: false } });
+    assert.equal(await rollout('resume', 'seerdeployment/web'), 'seerdeployment.seer.io/web resumed\n');
+    await assert.rejects(rollout('resume', 'seerdeployment/web'), /seerdeployment "web" is not paused/);
     await rollout('status', 'seerdeployment/web', '--timeout', '60s');
     const pods = await settled('web', 4);
     assert.ok(pods.every((p) => p.spec.containers[0]?.package === 'file:///packages/web-v3.tar.gz'));
