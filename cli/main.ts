@@ -1,12 +1,20 @@
 #!/usr/bin/env node
 import { UsageError, type Command } from './command.js';
 import { clusterCommand } from './commands/cluster.js';
+import { convertCommand } from './commands/convert.js';
 import { demoCommand } from './commands/demo.js';
 import { nodeCommand } from './commands/node.js';
 import { packageCommand } from './commands/package.js';
 import { rolloutCommand } from './commands/rollout.js';
 
-const commands: Command[] = [clusterCommand, packageCommand, nodeCommand, rolloutCommand, demoCommand];
+const commands: Command[] = [
+  clusterCommand,
+  packageCommand,
+  nodeCommand,
+  rolloutCommand,
+  convertCommand,
+  demoCommand,
+];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

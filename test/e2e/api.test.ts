@@ -9,7 +9,7 @@ import { repoPath } from '../../common/paths.js';
 import { RestClient } from '../../kube/rest.js';
 import { SeerClient } from '../../kube/seer-client.js';
 import { completeObjects } from '../fixtures/complete-objects.js';
-import { startTestCluster, type TestCluster } from '../support/control-plane.js';
+import { runCommand, startTestCluster, type TestCluster } from '../support/control-plane.js';
 
 let cluster: TestCluster;
 
@@ -188,6 +188,21 @@ describe('the examples', () => {
     ]);
     assert.match(out, /condition met/);
   });
+});
+
+test("seer convert turns the original design's manifests into objects the API server accepts", async () => {
+  const dir = repoPath('test', 'fixtures', 'seed');
+  for (const file of (await readdir(dir)).sort()) {
+    const converted = await runCommand(process.execPath, [
+      repoPath('dist', 'cli', 'main.js'),
+      'convert',
+      '-f',
+      path.join(dir, file),
+    ]);
+    assert.equal(converted.code, 0, converted.stderr);
+    const out = await cluster.kubectlOk(['apply', '--dry-run=server', '-f', '-'], converted.stdout);
+    assert.match(out, /seer\.io\/\S+ (created|configured|unchanged) \(server dry run\)/, file);
+  }
 });
 
 describe('kubectl explain', () => {
