@@ -8,6 +8,7 @@ import { Heartbeat } from './node/heartbeat.js';
 import { hostFacts } from './node/host-facts.js';
 import { NodeReporter } from './node/node-reporter.js';
 import { PackageCache } from './packages/cache.js';
+import { CacheGarbageCollector } from './packages/cache-gc.js';
 import { loadRegistryCredentials } from './packages/registry-config.js';
 import { HostLayout } from './pods/layout.js';
 import { ManifestPodStore } from './pods/manifest-store.js';
@@ -38,6 +39,18 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     logger: logger.child({ part: 'packages' }),
   });
   const hostIp = facts.addresses.find((a) => a.type === 'InternalIP')?.address;
+  /** Started once the pods are, since it asks them what they use; a no-op without a limit. */
+  const collectGarbage = (pods: PodManager): { stop(): Promise<void> } => {
+    if (config.package_cache_limit <= 0) return { stop: async () => undefined };
+    const collector = new CacheGarbageCollector({
+      cache: packages,
+      limitBytes: config.package_cache_limit,
+      inUse: () => pods.digestsInUse(),
+      logger: logger.child({ part: 'packages' }),
+    });
+    collector.start();
+    return collector;
+  };
 
   if (config.manifests && !config.kubeconfig) {
     const store = new ManifestPodStore(
@@ -48,8 +61,14 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     );
     const pods = new PodManager({ store, layout, packages, nodeName: config.node_name, hostIp, logger });
     await pods.start();
+    const collector = collectGarbage(pods);
     logger.info({ manifests: config.manifests, root: config.root }, 'seer-agent running pods from manifests');
-    return { stop: () => pods.stop() };
+    return {
+      async stop() {
+        await collector.stop();
+        await pods.stop();
+      },
+    };
   }
 
   const rest = RestClient.fromKubeconfig(config.kubeconfig);
@@ -83,9 +102,11 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     onPodCount: (count) => void node.setPodCount(count),
   });
   await pods.start();
+  const collector = collectGarbage(pods);
   logger.info({ node: config.node_name, root: config.root }, 'seer-agent running');
   return {
     async stop() {
+      await collector.stop();
       await pods.stop();
       await heartbeat.stop();
       rest.close();

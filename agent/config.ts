@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../common/main.js';
+import { parseQuantity } from '../common/quantities.js';
 import yaml from 'js-yaml';
 
 /** Everything the agent is told at start-up, from flags and/or a YAML config file (flags win). */
@@ -21,6 +22,8 @@ export interface AgentConfig {
   registry_credentials?: string;
   /** Registries reached over plain HTTP (host:port). */
   insecure_registries: string[];
+  /** Bytes the package cache may take before unused packages are removed; 0 means no limit. */
+  package_cache_limit: number;
   log_level: string;
 }
 
@@ -31,6 +34,7 @@ export const DEFAULTS: Omit<AgentConfig, 'node_name'> = {
   max_pods: 110,
   addresses: [],
   insecure_registries: [],
+  package_cache_limit: 10 * 1024 ** 3,
   log_level: 'info',
 };
 
@@ -52,7 +56,24 @@ options:
   --address IP                     address to publish (repeatable)
   --registry-credentials FILE      docker-style config.json for registry auth
   --insecure-registry HOST:PORT    registry reached over plain HTTP (repeatable)
+  --package-cache-limit SIZE       unused packages are removed above this cache size (default 10Gi, 0: never)
   --log-level LEVEL                trace|debug|info|warn|error (default info)`;
+
+/** A size in bytes written as a Kubernetes quantity ("10Gi", "500Mi", "1e9") or a plain number. */
+function byteSize(name: string, value: unknown): number {
+  let bytes = Number.NaN;
+  if (typeof value === 'number' || typeof value === 'string') {
+    try {
+      bytes = parseQuantity(value);
+    } catch {
+      // refused below, with the setting's name
+    }
+  }
+  if (!Number.isFinite(bytes) || bytes < 0)
+    throw new ConfigError(`${name} must be a size such as 10Gi or 500Mi (or 0), not ${String(value)}`);
+  // Kubernetes rounds a fractional byte count up.
+  return Math.ceil(bytes);
+}
 
 function positiveNumber(name: string, value: unknown): number {
   const n = Number(value);
@@ -77,6 +98,7 @@ export async function loadAgentConfig(argv: string[], hostname: string): Promise
       address: { type: 'string', multiple: true },
       'registry-credentials': { type: 'string' },
       'insecure-registry': { type: 'string', multiple: true },
+      'package-cache-limit': { type: 'string' },
       'log-level': { type: 'string' },
     },
   });
@@ -119,6 +141,10 @@ export async function loadAgentConfig(argv: string[], hostname: string): Promise
     registry_credentials: pick(values['registry-credentials'], 'registry_credentials'),
     insecure_registries:
       pick(values['insecure-registry'], 'insecure_registries') ?? DEFAULTS.insecure_registries,
+    package_cache_limit: byteSize(
+      'package cache limit',
+      pick(values['package-cache-limit'], 'package_cache_limit') ?? DEFAULTS.package_cache_limit,
+    ),
     log_level: pick(values['log-level'], 'log_level') ?? DEFAULTS.log_level,
   };
   if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(config.node_name)) {

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, stat, unlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -11,6 +11,12 @@ export interface StoredBlob {
   digest: string;
   path: string;
   size: number;
+}
+
+/** A blob as the garbage collector sees it. */
+export interface ListedBlob extends StoredBlob {
+  /** When the cache last handed it out or stored it (the file's mtime), in ms since the epoch. */
+  lastUsedMs: number;
 }
 
 export interface WriteOptions {
@@ -25,6 +31,7 @@ export interface WriteOptions {
 }
 
 const LEFTOVER = /^(\d+)-[0-9a-f]+\.partial$/;
+const BLOB_NAME = /^[0-9a-f]{64}$/;
 
 function processIsAlive(pid: number): boolean {
   try {
@@ -40,10 +47,16 @@ function processIsAlive(pid: number): boolean {
  * hashed on the way, fsync'd, and renamed into place only once its digest is known and checked, so a
  * file under blobs/ is always complete and correct, and a crash leaves at most a `.partial` file in
  * tmp/, which is never read and is removed later.
+ *
+ * A blob's mtime is when it was last used: use() and write() set it to now. Handing a blob out
+ * (use, write) and removing it (remove) run one at a time, so a blob is either removed before a
+ * caller asks for it (the caller sees a miss and downloads it again) or refreshed before the removal
+ * looks at it (and the removal leaves it alone): a caller is never handed a path that is about to go.
  */
 export class BlobStore {
   readonly blobsDir: string;
   readonly tmpDir: string;
+  private exclusive: Promise<unknown> = Promise.resolve();
 
   constructor(readonly dir: string) {
     this.blobsDir = path.join(dir, 'blobs', 'sha256');
@@ -66,6 +79,14 @@ export class BlobStore {
     }
   }
 
+  /** Runs `work` once every earlier use/write/remove has finished. */
+  private serially<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.exclusive.then(work);
+    this.exclusive = result.catch(() => undefined);
+    return result;
+  }
+
+  /** The blob if it is stored, without counting as a use. */
   async get(digest: string): Promise<StoredBlob | undefined> {
     const file = this.pathFor(digest);
     try {
@@ -75,6 +96,63 @@ export class BlobStore {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw error;
     }
+  }
+
+  /** The blob if it is stored, marked as used now so that garbage collection keeps it a while. */
+  use(digest: string): Promise<StoredBlob | undefined> {
+    return this.serially(async () => {
+      const blob = await this.get(digest);
+      if (!blob) return undefined;
+      try {
+        await touch(blob.path);
+      } catch (error) {
+        // Removed by hand since the stat: a miss like any other.
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw error;
+      }
+      return blob;
+    });
+  }
+
+  /** Every stored blob, in no particular order. */
+  async list(): Promise<ListedBlob[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.blobsDir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw error;
+    }
+    const blobs: ListedBlob[] = [];
+    for (const name of names) {
+      if (!BLOB_NAME.test(name)) continue;
+      const file = path.join(this.blobsDir, name);
+      const info = await stat(file).catch(() => undefined);
+      // Gone meanwhile, or not ours to judge.
+      if (!info?.isFile()) continue;
+      blobs.push({ digest: `sha256:${name}`, path: file, size: info.size, lastUsedMs: info.mtimeMs });
+    }
+    return blobs;
+  }
+
+  /**
+   * Removes the blob unless it was used at or after `unusedSince` (ms since the epoch), checked
+   * afresh: it may have been used since it was listed. Returns the bytes freed, 0 if it was kept or
+   * already gone.
+   */
+  remove(digest: string, unusedSince: number): Promise<number> {
+    const file = this.pathFor(digest);
+    return this.serially(async () => {
+      const info = await stat(file).catch(() => undefined);
+      if (!info?.isFile() || info.mtimeMs >= unusedSince) return 0;
+      try {
+        await unlink(file);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+        throw error;
+      }
+      return info.size;
+    });
   }
 
   /** Streams `source` into the store; the digest is computed on the way and checked if expected. */
@@ -123,7 +201,11 @@ export class BlobStore {
         );
       }
       const file = this.pathFor(digest);
-      await rename(temp, file);
+      // The rename may replace a blob a removal is looking at: one at a time, and fresh when done.
+      await this.serially(async () => {
+        await rename(temp, file);
+        await touch(file);
+      });
       await syncDirectory(this.blobsDir);
       return { digest, path: file, size };
     } catch (error) {
@@ -131,6 +213,12 @@ export class BlobStore {
       throw error;
     }
   }
+}
+
+/** Sets the file's mtime, which records when the blob was last used, to now. */
+async function touch(file: string): Promise<void> {
+  const now = new Date();
+  await utimes(file, now, now);
 }
 
 /** Makes a rename in `dir` durable, so the blob is still there after a power loss. */

@@ -45,6 +45,26 @@ export interface PackageCacheOptions {
 
 export const DEFAULT_MAX_PACKAGE_BYTES = 8 * 1024 ** 3;
 
+/** How long a blob is kept after its last use, whatever the limit: see collectGarbage. */
+export const DEFAULT_GC_GRACE_MS = 5 * 60_000;
+
+export interface GarbageCollectionOptions {
+  /** Collect only when the blobs take more than this many bytes, and only down to it; 0 disables. */
+  limitBytes: number;
+  /** Digests of the packages this host's pods use: never removed. */
+  inUse: Iterable<string>;
+  /** Blobs used (fetched or stored) this recently are never removed. */
+  graceMs?: number;
+}
+
+export interface GarbageCollectionResult {
+  /** Digests removed, least recently used first. */
+  removed: string[];
+  freedBytes: number;
+  /** What the blobs take afterwards: still over the limit when the rest is in use or recent. */
+  remainingBytes: number;
+}
+
 /**
  * The host's content-addressed package cache (`${dir}/blobs/sha256/<hex>`). A package is downloaded
  * once per digest: a fetch pinned to a digest that is cached touches no network, and concurrent
@@ -57,6 +77,9 @@ export const DEFAULT_MAX_PACKAGE_BYTES = 8 * 1024 ** 3;
  *
  * A reference without a digest (an http URL, an OCI tag) is looked up again on every fetch, since
  * what it names can change; only an OCI blob already cached is not downloaded again.
+ *
+ * Nothing leaves the cache on its own: collectGarbage removes the least recently used blobs that no
+ * pod uses when the cache is over its size limit (as kubelet's image garbage collection does).
  */
 export class PackageCache {
   private readonly store: BlobStore;
@@ -64,6 +87,7 @@ export class PackageCache {
   private readonly flights = new SingleFlight<CachedPackage>();
   private readonly maxBytes: number;
   private prepared: Promise<void> | undefined;
+  private collecting: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly options: PackageCacheOptions) {
     this.store = new BlobStore(options.dir);
@@ -104,7 +128,7 @@ export class PackageCache {
       signal?.throwIfAborted();
       await this.prepare();
       if (pin !== undefined) {
-        const cached = await this.store.get(pin);
+        const cached = await this.store.use(pin);
         if (cached) {
           this.options.logger?.debug({ reference, digest: pin }, 'package already cached');
           return cached;
@@ -124,6 +148,47 @@ export class PackageCache {
       if (error instanceof PackageError) throw error;
       throw new PackageError('CacheFailed', `${reference}: ${(error as Error).message}`, { cause: error });
     }
+  }
+
+  /**
+   * When the blobs take more than `limitBytes`, removes blobs not in `inUse` and not used within
+   * `graceMs`, least recently used first, until they fit. The grace period protects a package fetched
+   * for a pod that has not recorded it yet. Collections run one after another, never at once.
+   */
+  collectGarbage(options: GarbageCollectionOptions): Promise<GarbageCollectionResult> {
+    const run = this.collecting.then(() => this.collectNow(options));
+    this.collecting = run.catch(() => undefined);
+    return run;
+  }
+
+  private async collectNow(options: GarbageCollectionOptions): Promise<GarbageCollectionResult> {
+    const { limitBytes, graceMs = DEFAULT_GC_GRACE_MS } = options;
+    const blobs = await this.store.list();
+    const result: GarbageCollectionResult = {
+      removed: [],
+      freedBytes: 0,
+      remainingBytes: blobs.reduce((sum, blob) => sum + blob.size, 0),
+    };
+    if (limitBytes <= 0 || result.remainingBytes <= limitBytes) return result;
+    const inUse = new Set(options.inUse);
+    const unusedSince = Date.now() - graceMs;
+    const candidates = blobs
+      .filter((blob) => !inUse.has(blob.digest) && blob.lastUsedMs < unusedSince)
+      .sort((a, b) => a.lastUsedMs - b.lastUsedMs);
+    for (const blob of candidates) {
+      if (result.remainingBytes <= limitBytes) break;
+      // 0: a fetch used it since it was listed (it stays), or it is gone already.
+      const freed = await this.store.remove(blob.digest, unusedSince);
+      if (freed === 0) continue;
+      result.removed.push(blob.digest);
+      result.freedBytes += freed;
+      result.remainingBytes -= freed;
+      this.options.logger?.debug(
+        { digest: blob.digest, size: freed, last_used: new Date(blob.lastUsedMs).toISOString() },
+        'removed an unused package from the cache',
+      );
+    }
+    return result;
   }
 
   private prepare(): Promise<void> {
@@ -214,7 +279,7 @@ export class PackageCache {
       );
     }
     this.refuseOversize(text, layer.size);
-    const cached = await this.store.get(layer.digest);
+    const cached = await this.store.use(layer.digest);
     if (cached) return cached;
     const pull = (blobSignal: AbortSignal) => this.pullBlob(ref, text, layer, blobSignal);
     // A pinned fetch already runs as the flight for this digest; an unpinned one joins (or starts)

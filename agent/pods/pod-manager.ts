@@ -72,6 +72,8 @@ export class PodManager {
   private readonly runtimes = new Map<string, PodRuntime>();
   /** Why a pod without a runtime is not running yet (pulling, waiting for a component…). */
   private readonly preparing = new Map<string, Preparation>();
+  /** Digests fetched for pods without a runtime yet, until they start or go (see digestsInUse). */
+  private readonly deploying = new Map<string, Set<string>>();
   private readonly inFlight = new Map<string, AbortController>();
   private readonly statusWrites = new Map<string, Promise<void>>();
   private readonly queue: WorkQueue;
@@ -117,6 +119,25 @@ export class PodManager {
     return this.runtimes.size;
   }
 
+  /**
+   * The package digests this host's pods use, or are about to: those of the pods running (or adopted),
+   * those already fetched for pods still being deployed, and the pins of the pods bound here. The
+   * package cache never removes these.
+   */
+  digestsInUse(): Set<string> {
+    const digests = new Set<string>();
+    for (const runtime of this.runtimes.values()) {
+      for (const container of runtime.record.containers) digests.add(container.digest);
+    }
+    for (const fetched of this.deploying.values()) for (const digest of fetched) digests.add(digest);
+    for (const pod of this.options.store.list()) {
+      for (const container of pod.spec.containers) {
+        if (container.package_digest) digests.add(container.package_digest);
+      }
+    }
+    return digests;
+  }
+
   /** Re-attaches to what a previous agent left running, without restarting anything. */
   private async adoptFromDisk(): Promise<void> {
     for (const record of await readAllPodRecords(this.options.layout)) {
@@ -151,11 +172,11 @@ export class PodManager {
       await this.tearDown(key, runtime);
     }
     if (!pod) {
-      this.preparing.delete(key);
+      this.forgetPreparation(key);
       return;
     }
     if (pod.metadata.deletionTimestamp) {
-      this.preparing.delete(key);
+      this.forgetPreparation(key);
       if (!this.runtimes.has(key)) await this.removeLeftovers(pod);
       await this.options.store.removeFinalizer(pod);
       this.log.info({ pod: key }, 'pod deleted: host cleaned up, finalizer removed');
@@ -186,6 +207,9 @@ export class PodManager {
     const name = pod.metadata.name ?? '';
     const abort = new AbortController();
     this.inFlight.set(key, abort);
+    // Kept across attempts: a pod waiting for a component keeps the packages it already unpacked.
+    const fetchedDigests = this.deploying.get(key) ?? new Set<string>();
+    this.deploying.set(key, fetchedDigests);
     let slowPull: NodeJS.Timeout | undefined;
     const record: PodRecord = {
       uid: pod.metadata.uid ?? '',
@@ -217,6 +241,7 @@ export class PodManager {
           digest: container.package_digest,
           signal: abort.signal,
         });
+        fetchedDigests.add(fetched.digest);
         lap('pull_ms');
         this.setPreparing(key, 'Unpacking', `unpacking ${container.package} into ${directory}`);
         const metadata = await unpackPackage(fetched.path, directory, this.options.unpackLimits);
@@ -239,7 +264,7 @@ export class PodManager {
         if (entry) entry.process = spec;
       }
       await writePodRecord(layout, record);
-      this.preparing.delete(key);
+      this.forgetPreparation(key);
       this.runtimes.set(key, runtime);
       this.options.onPodCount?.(this.runtimes.size);
       for (const spec of specs) {
@@ -267,6 +292,12 @@ export class PodManager {
 
   private setPreparing(key: string, reason: string, message: string): void {
     this.preparing.set(key, { reason, message });
+  }
+
+  /** The pod started, or is gone: no longer being deployed. */
+  private forgetPreparation(key: string): void {
+    this.preparing.delete(key);
+    this.deploying.delete(key);
   }
 
   /**

@@ -1,7 +1,7 @@
 import { COMPONENT_LABEL, CONDITION_STATUS, NODE_CONDITION } from '../../api/names.js';
 import type { SeerComponent, SeerPod } from '../../api/types.js';
 import { podRequests, portKey, type NodeUsage } from './node-usage.js';
-import { parseQuantity } from './quantities.js';
+import { parseQuantity } from '../../common/quantities.js';
 
 /** Why a node cannot take a pod, worded for "0/5 nodes are available: 3 port 80 in use, …". */
 export type Refusal = string;

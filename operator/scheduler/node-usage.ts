@@ -1,7 +1,7 @@
 import { COMPONENT_LABEL, DEPLOYMENT_LABEL } from '../../api/names.js';
 import type { SeerNode, SeerPod } from '../../api/types.js';
 import { objectKey } from '../../kube/keys.js';
-import { parseQuantity } from './quantities.js';
+import { parseQuantity } from '../../common/quantities.js';
 
 /** A multiset: how many pods on a node hold each port, directory, deployment or component. */
 export class Counts {

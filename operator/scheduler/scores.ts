@@ -1,7 +1,7 @@
 import { DEPLOYMENT_LABEL } from '../../api/names.js';
 import type { SeerPod } from '../../api/types.js';
 import type { NodeUsage } from './node-usage.js';
-import { parseQuantity } from './quantities.js';
+import { parseQuantity } from '../../common/quantities.js';
 
 /** A score from 0 (worst) to 100 (best) for placing the pod on the node. */
 export type Score = (pod: SeerPod, usage: NodeUsage) => number;

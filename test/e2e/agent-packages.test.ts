@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm, writeFile, chmod } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, utimes, writeFile, chmod } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -145,4 +145,56 @@ test('a hostile package is refused with the entry named, and nothing is written 
   assert.equal(existsSync(path.join(agent.root, 'pod', 'hostile', 'container', 'main')), false);
   assert.equal(existsSync(path.join(path.dirname(agent.root), 'escaped')), false);
   await cleanUp('hostile');
+});
+
+test('over its size limit the cache loses the packages no pod uses, and keeps those of running pods', async () => {
+  // An agent of its own, whose 1-byte limit makes every package no pod uses garbage.
+  const options = {
+    nodeName: 'node-gc',
+    root: path.join(work, 'gc-root'),
+    kubeconfig: cluster.kubeconfig,
+    args: ['--package-cache-limit', '1'],
+  };
+  let gcAgent = await startAgentProcess(options);
+  try {
+    const kept = await makePackage({ 'bin/app': SLEEPER });
+    const dropped = await makePackage({ 'bin/app': SLEEPER, 'data.txt': 'only in this package\n' });
+    const blob = (digest: string) => path.join(options.root, 'cache', 'blobs', 'sha256', digest.slice(7));
+    for (const [name, pkg] of [
+      ['gc-kept', kept],
+      ['gc-dropped', dropped],
+    ] as const) {
+      await client.create(
+        'SeerPod',
+        seerPod(name, {
+          node_name: 'node-gc',
+          containers: [{ name: 'main', package: pkg.reference, commands: { start: 'bin/app' } }],
+        }),
+      );
+      await eventually(`${name} running`, async () => (await pod(name))?.status?.phase === 'Running');
+    }
+    await client.delete('SeerPod', 'gc-dropped', 'default');
+    await eventually('gc-dropped gone', async () => (await pod('gc-dropped')) === undefined);
+
+    // Both were last used an hour ago, long past the grace period. A restarted agent collects soon
+    // after it starts, and knows what the pod it adopts uses from the pod's record.
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    for (const pkg of [kept, dropped]) await utimes(blob(pkg.digest), hourAgo, hourAgo);
+    await gcAgent.stop();
+    gcAgent = await startAgentProcess(options);
+    await eventually('the unused package removed', () => !existsSync(blob(dropped.digest)));
+    assert.equal(existsSync(blob(kept.digest)), true);
+    await eventually('the removal logged', async () =>
+      (await gcAgent.log())
+        .split('\n')
+        .some(
+          (line) => line.includes('removed unused packages from the cache') && line.includes('"removed":1'),
+        ),
+    );
+
+    await client.delete('SeerPod', 'gc-kept', 'default');
+    await eventually('gc-kept gone', async () => (await pod('gc-kept')) === undefined);
+  } finally {
+    await gcAgent.cleanUp();
+  }
 });

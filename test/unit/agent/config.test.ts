@@ -3,7 +3,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { ConfigError, DEFAULTS, loadAgentConfig } from '../../../agent/config.js';
+import { ConfigError, DEFAULTS, loadAgentConfig, USAGE } from '../../../agent/config.js';
 
 async function configFile(text: string): Promise<string> {
   const file = path.join(await mkdtemp(path.join(os.tmpdir(), 'seer-agent-config-')), 'agent.yaml');
@@ -45,6 +45,43 @@ test('a config file gives settings and flags win over it', async () => {
   assert.equal(config.root, '/flag/root');
   assert.equal(config.heartbeat_interval_seconds, 3);
   assert.equal(config.max_pods, 20);
+});
+
+test('the package cache limit is a Kubernetes quantity, 10Gi by default, 0 for no limit', async () => {
+  assert.equal((await loadAgentConfig([], 'h')).package_cache_limit, 10 * 1024 ** 3);
+  assert.equal(DEFAULTS.package_cache_limit, 10 * 1024 ** 3);
+  const limit = async (...argv: string[]) => (await loadAgentConfig(argv, 'h')).package_cache_limit;
+  assert.equal(await limit('--package-cache-limit', '500Mi'), 500 * 1024 ** 2);
+  assert.equal(await limit('--package-cache-limit', '2G'), 2e9);
+  assert.equal(await limit('--package-cache-limit', '1e6'), 1e6);
+  assert.equal(await limit('--package-cache-limit', '0'), 0);
+  const file = await configFile('package_cache_limit: 20Gi\n');
+  assert.equal(await limit('--config', file), 20 * 1024 ** 3);
+  assert.equal(await limit('--config', file, '--package-cache-limit', '1Gi'), 1024 ** 3);
+  assert.equal(await limit('--config', await configFile('package_cache_limit: 1048576\n')), 1024 ** 2);
+});
+
+test('a package cache limit that is not a size is refused', async () => {
+  for (const bad of ['lots', '-1Gi', '10GB', '', '1e400']) {
+    await assert.rejects(
+      loadAgentConfig([`--package-cache-limit=${bad}`], 'h'),
+      (e: Error) =>
+        e instanceof ConfigError &&
+        e.message === `package cache limit must be a size such as 10Gi or 500Mi (or 0), not ${bad}`,
+      bad,
+    );
+  }
+  for (const bad of ['-5', '[1]', 'true']) {
+    await assert.rejects(
+      loadAgentConfig(['--config', await configFile(`package_cache_limit: ${bad}\n`)], 'h'),
+      (e: Error) => e instanceof ConfigError && /^package cache limit must be a size/.test(e.message),
+      bad,
+    );
+  }
+});
+
+test('--help lists --package-cache-limit', () => {
+  assert.match(USAGE, /--package-cache-limit SIZE .*default 10Gi, 0: never/);
 });
 
 test('bad settings are refused with a message that names them', async () => {

@@ -4,7 +4,7 @@ import { COMPONENT_LABEL, DEPLOYMENT_LABEL, SEER_API_VERSION } from '../../../ap
 import type { Container, SeerComponent, SeerNode, SeerPod } from '../../../api/types.js';
 import { componentHostPorts, FILTERS } from '../../../operator/scheduler/filters.js';
 import { usageByNode } from '../../../operator/scheduler/node-usage.js';
-import { parseQuantity } from '../../../operator/scheduler/quantities.js';
+import { parseQuantity } from '../../../common/quantities.js';
 import { schedule } from '../../../operator/scheduler/schedule.js';
 
 function node(

@@ -1,5 +1,3 @@
-import type { Quantity } from '../../api/types.js';
-
 const BINARY: Record<string, number> = {
   Ki: 2 ** 10,
   Mi: 2 ** 20,
@@ -23,9 +21,10 @@ const DECIMAL: Record<string, number> = {
 
 /**
  * A Kubernetes quantity ("500m", "2", "256Mi", "1e3") as a number of base units (cores, bytes).
- * Throws on anything else: the CRD's pattern already refuses malformed quantities.
+ * Throws on anything else: the CRD's pattern already refuses malformed quantities, and the agent's
+ * configuration reports the error as its own.
  */
-export function parseQuantity(quantity: Quantity | undefined): number {
+export function parseQuantity(quantity: number | string | undefined): number {
   if (quantity === undefined) return 0;
   if (typeof quantity === 'number') return quantity;
   const match = /^([+-]?(?:\d+(?:\.\d*)?|\.\d+))(?:(Ki|Mi|Gi|Ti|Pi|Ei)|([numkMGTPE]?)|[eE]([+-]?\d+))$/.exec(
