@@ -131,7 +131,10 @@ export async function startOperator(
       clearInterval(phases);
       await stopControllers();
       await elector?.stop();
+      // A standby never started its controllers, but its caches run all the same: they must stop
+      // too, or their watches keep the process alive after SIGTERM.
       for (const cache of Object.values(caches)) await cache.stop();
+      await nodeLifecycle.stopCaches();
       await http.close();
       rest.close();
     },

@@ -77,8 +77,13 @@ export class NodeLifecycleController implements Controller {
     return name.startsWith(prefix) ? name.slice(prefix.length) : undefined;
   }
 
+  /** Its Lease cache runs on every replica, leader or standby, from start to stopCaches(). */
   async startCaches(): Promise<void> {
     await this.leases.start();
+  }
+
+  async stopCaches(): Promise<void> {
+    await this.leases.stop();
   }
 
   start(): void {
@@ -88,7 +93,6 @@ export class NodeLifecycleController implements Controller {
 
   async stop(): Promise<void> {
     await this.queue.stop();
-    await this.leases.stop();
   }
 
   /** How long since the node's Lease was last seen renewed (from this operator's start if never). */

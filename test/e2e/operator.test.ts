@@ -358,6 +358,27 @@ test('a pod deleted before it was ever bound is released by the operator', async
   );
 });
 
+test('a standby replica, which never led, exits promptly on SIGTERM', async () => {
+  const standby = await startOperatorProcess({
+    kubeconfig: cluster.kubeconfig,
+    identity: 'operator-c',
+    logDir: work,
+  });
+  try {
+    await eventually('operator-c campaigning', async () =>
+      (await standby.log()).includes('campaigning for leadership'),
+    );
+    const started = Date.now();
+    const exited = await Promise.race([standby.stop().then(() => true), sleep(10_000).then(() => false)]);
+    assert.ok(exited, 'still running 10 s after SIGTERM');
+    assert.equal(standby.child.exitCode, 0);
+    assert.ok(Date.now() - started < 10_000);
+    assert.doesNotMatch(await standby.log(), /leading: controllers started/, 'it was a standby');
+  } finally {
+    await standby.kill();
+  }
+});
+
 test('the leader serves /healthz, /readyz and /metrics, and records Events on the objects it acts on', async () => {
   const holder = await client.rest.request<{ spec?: { holderIdentity?: string } }>(
     'GET',
