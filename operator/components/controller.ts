@@ -19,15 +19,11 @@ import type {
 import { isConflict, isNotFound } from '../../kube/errors.js';
 import { objectKey } from '../../kube/keys.js';
 import { QueueController } from '../runtime/controller.js';
+import { instanceName } from './instance-name.js';
 import type { Controller, OperatorContext } from '../runtime/context.js';
 
 function shortHash(text: string, length: number): string {
   return createHash('sha256').update(text).digest('hex').slice(0, length);
-}
-
-/** The instance pod of a component on a node: a stable name within the 63 characters of a label. */
-export function instanceName(component: string, node: string): string {
-  return `${component}-${shortHash(node, 8)}`;
 }
 
 function templateHash(component: SeerComponent): string {

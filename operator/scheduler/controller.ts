@@ -6,10 +6,14 @@ import { QueueController } from '../runtime/controller.js';
 import type { Controller, OperatorContext } from '../runtime/context.js';
 import { UsageIndex } from './node-usage.js';
 import { componentHostPorts, FILTERS } from './filters.js';
+import { plannedInstances } from './planned-instances.js';
 import { schedule } from './schedule.js';
 
 /** Bindings sent but not answered yet, at most. */
 const MAX_BINDINGS_IN_FLIGHT = 128;
+
+/** How long a planned component instance counts without the real one appearing in the cache. */
+const PLANNED_INSTANCE_TTL_MS = 30_000;
 
 const unbound = (pod: SeerPod) => !pod.spec.node_name && !pod.metadata.deletionTimestamp;
 
@@ -30,10 +34,12 @@ export class SchedulerController implements Controller {
   private readonly reported = new Map<string, string>();
   /** Binding requests on their way to the API server. */
   private readonly binding = new Set<Promise<void>>();
-  private readonly filters = [
-    ...FILTERS,
-    componentHostPorts((namespace, name) => this.ctx.caches.components.get(`${namespace}/${name}`)),
-  ];
+  /** The latest plan for each planned component instance (see planInstance). */
+  private readonly plans = new Map<string, number>();
+  private plansMade = 0;
+  private readonly component = (namespace: string, name: string) =>
+    this.ctx.caches.components.get(`${namespace}/${name}`);
+  private readonly filters = [...FILTERS, componentHostPorts(this.component)];
 
   constructor(private readonly ctx: OperatorContext) {
     // One worker: each decision must see the previous one.
@@ -131,7 +137,10 @@ export class SchedulerController implements Controller {
       spec: { ...pod.spec, node_name: node },
     };
     this.assumed.set(key, bound);
+    const usage = this.usage.get(node);
+    const instances = usage ? plannedInstances(pod, usage, this.component) : [];
     this.usage.putPod(bound);
+    for (const instance of instances) this.planInstance(instance);
     this.reported.delete(key);
     while (this.binding.size >= MAX_BINDINGS_IN_FLIGHT) await Promise.race(this.binding);
     const request = this.ctx.client
@@ -168,6 +177,27 @@ export class SchedulerController implements Controller {
       )
       .finally(() => this.binding.delete(request));
     this.binding.add(request);
+  }
+
+  /**
+   * Counts a component instance the component controller is about to create on a node, under the name
+   * it will have: the real one replaces it in the usage when the cache shows it. If it never comes
+   * (the dependent or the component went first), the plan lapses.
+   */
+  private planInstance(instance: SeerPod): void {
+    const key = objectKey(instance);
+    const plan = ++this.plansMade;
+    this.plans.set(key, plan);
+    this.usage.putPod(instance);
+    setTimeout(() => {
+      // Only this plan lapses, not a later one for the same instance.
+      if (this.plans.get(key) !== plan) return;
+      this.plans.delete(key);
+      if (!this.ctx.caches.pods.get(key)) {
+        this.usage.removePod(key);
+        this.retryUnbound();
+      }
+    }, PLANNED_INSTANCE_TTL_MS).unref();
   }
 
   private async reportUnschedulable(pod: SeerPod, message: string): Promise<void> {

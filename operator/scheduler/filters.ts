@@ -1,6 +1,6 @@
-import { COMPONENT_LABEL, CONDITION_STATUS, NODE_CONDITION } from '../../api/names.js';
+import { CONDITION_STATUS, NODE_CONDITION } from '../../api/names.js';
 import type { SeerComponent, SeerPod } from '../../api/types.js';
-import { podRequests, portKey, type NodeUsage } from './node-usage.js';
+import { componentFileKeys, podRequests, portKey, type NodeUsage } from './node-usage.js';
 import { parseQuantity } from '../../common/quantities.js';
 
 /** Why a node cannot take a pod, worded for "0/5 nodes are available: 3 port 80 in use, …". */
@@ -57,10 +57,7 @@ export function componentHostPorts(
   return (pod, usage) => {
     const namespace = pod.metadata.namespace ?? 'default';
     for (const required of pod.spec.required_components ?? []) {
-      const present = [...usage.residents.values()].some(
-        (r) => r.namespace === namespace && r.labels[COMPONENT_LABEL] === required.name,
-      );
-      if (present) continue;
+      if (usage.components.has(`${namespace}/${required.name}`)) continue;
       for (const container of component(namespace, required.name)?.spec.template.spec.containers ?? []) {
         for (const port of container.ports ?? []) {
           if (usage.ports.has(portKey(port.container_port, port.protocol)))
@@ -71,6 +68,18 @@ export function componentHostPorts(
     return undefined;
   };
 }
+
+/**
+ * A component's sharing_dir holds one file of each name: two pods writing the same file into the same
+ * component (two replicas of one site) never share a node, or the second would fail with ConfigConflict.
+ */
+export const componentFiles: Filter = (pod, usage) => {
+  const taken = componentFileKeys(pod).find((key) => usage.componentFiles.has(key));
+  if (!taken) return undefined;
+  // Neither names nor file names may contain a slash (the CRD's patterns).
+  const [, component, file] = taken.split('/');
+  return `config file ${file} of component ${component} in use`;
+};
 
 /** Two pods must never share a directory on a node: the pod directory or a deployment_dir. */
 export const directories: Filter = (pod, usage) => {
@@ -104,6 +113,7 @@ export const FILTERS: Filter[] = [
   nodeSelector,
   resources,
   hostPorts,
+  componentFiles,
   directories,
   antiAffinity,
 ];

@@ -37,6 +37,8 @@ export interface NodeUsage {
   deployments: Counts;
   /** Component instances (`namespace/component`) on the node. */
   components: Counts;
+  /** Config files written into components' sharing_dirs (`namespace/component/file`). */
+  componentFiles: Counts;
   /** The pods on the node (by key), with their namespace and labels, for anti-affinity. */
   residents: Map<string, { namespace: string; labels: Record<string, string> }>;
 }
@@ -67,6 +69,7 @@ export function emptyUsage(node: SeerNode): NodeUsage {
     deploymentDirs: new Counts(),
     deployments: new Counts(),
     components: new Counts(),
+    componentFiles: new Counts(),
     residents: new Map(),
   };
 }
@@ -88,8 +91,17 @@ function account(usage: NodeUsage, pod: SeerPod, sign: 1 | -1): void {
   if (deployment) usage.deployments.add(`${namespace}/${deployment}`, sign);
   const component = pod.metadata.labels?.[COMPONENT_LABEL];
   if (component) usage.components.add(`${namespace}/${component}`, sign);
+  for (const key of componentFileKeys(pod)) usage.componentFiles.add(key, sign);
   if (sign > 0) usage.residents.set(objectKey(pod), { namespace, labels: pod.metadata.labels ?? {} });
   else usage.residents.delete(objectKey(pod));
+}
+
+/** The config files a pod writes into its required components (`namespace/component/file`). */
+export function componentFileKeys(pod: SeerPod): string[] {
+  const namespace = pod.metadata.namespace ?? 'default';
+  return (pod.spec.required_components ?? []).flatMap((required) =>
+    Object.keys(required.config ?? {}).map((file) => `${namespace}/${required.name}/${file}`),
+  );
 }
 
 /** Finished pods hold nothing any more, as in Kubernetes. */
@@ -136,6 +148,10 @@ export class UsageIndex {
     this.counted.delete(key);
     const usage = this.usage.get(previous.spec.node_name ?? '');
     if (usage) account(usage, previous, -1);
+  }
+
+  get(node: string): NodeUsage | undefined {
+    return this.usage.get(node);
   }
 
   nodes(): IterableIterator<NodeUsage> {

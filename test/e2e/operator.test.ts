@@ -315,6 +315,66 @@ test('a component gets one instance per node with dependents, receives their con
   }
 });
 
+test('a port a component instance is about to need is taken by no other pod, even before the instance exists', async () => {
+  const port = 18480;
+  await cluster.kubectlOk(['label', 'snode', 'node-3', 'race=here']);
+  await client.create('SeerComponent', {
+    apiVersion: SEER_API_VERSION,
+    kind: 'SeerComponent',
+    metadata: { name: 'edge', namespace: 'default' },
+    spec: {
+      template: {
+        spec: { containers: [container({ name: 'edge', ports: [{ name: 'http', container_port: port }] })] },
+      },
+    },
+  });
+  const pinned = { node_selector: { race: 'here' } };
+  const pod = (name: string, spec: Partial<SeerPod['spec']>): SeerPod => ({
+    apiVersion: SEER_API_VERSION,
+    kind: 'SeerPod',
+    metadata: { name, namespace: 'default' },
+    spec: { ...pinned, containers: [container()], ...spec },
+  });
+  // One right after the other: the second is placed before the component controller has made the
+  // instance the first brings to the node.
+  await client.create('SeerPod', pod('edge-user', { required_components: [{ name: 'edge' }] }));
+  await client.create(
+    'SeerPod',
+    pod('port-user', { containers: [container({ ports: [{ name: 'http', container_port: port }] })] }),
+  );
+  const refusal = await eventually('port-user refused', async () =>
+    (await client.get('SeerPod', 'port-user', 'default')).status?.conditions?.find(
+      (c) => c.type === 'PodScheduled' && c.reason === 'Unschedulable',
+    ),
+  );
+  assert.match(refusal.message ?? '', new RegExp(`1 port ${port} in use`));
+  assert.equal((await client.get('SeerPod', 'edge-user', 'default')).spec.node_name, 'node-3');
+  // And still so once the instance exists.
+  await eventually(
+    'the instance',
+    async () =>
+      (await client.list('SeerPod', { namespace: 'default', labelSelector: `${COMPONENT_LABEL}=edge` })).items
+        .length === 1,
+  );
+  assert.equal((await client.get('SeerPod', 'port-user', 'default')).spec.node_name, undefined);
+
+  for (const name of ['edge-user', 'port-user']) await client.delete('SeerPod', name, 'default');
+  await client.delete('SeerComponent', 'edge', 'default');
+  await eventually(
+    'the edge pods and component gone',
+    async () => {
+      const left = (await client.list('SeerPod', { namespace: 'default' })).items.filter(
+        (p) =>
+          ['edge-user', 'port-user'].includes(p.metadata.name ?? '') ||
+          p.metadata.labels?.[COMPONENT_LABEL] === 'edge',
+      );
+      return left.length === 0 && !(await client.find('SeerComponent', 'edge', 'default'));
+    },
+    60_000,
+  );
+  await cluster.kubectlOk(['label', 'snode', 'node-3', 'race-']);
+});
+
 test("seer node cordon keeps new pods away; drain moves a node's pods elsewhere; uncordon lets them back", async () => {
   const node = 'node-1';
   await nodeCommand.run(['cordon', node, '--kubeconfig', cluster.kubeconfig]);

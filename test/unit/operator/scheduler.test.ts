@@ -4,6 +4,8 @@ import { COMPONENT_LABEL, DEPLOYMENT_LABEL, SEER_API_VERSION } from '../../../ap
 import type { Container, SeerComponent, SeerNode, SeerPod } from '../../../api/types.js';
 import { componentHostPorts, FILTERS } from '../../../operator/scheduler/filters.js';
 import { usageByNode } from '../../../operator/scheduler/node-usage.js';
+import { plannedInstances } from '../../../operator/scheduler/planned-instances.js';
+import { instanceName } from '../../../operator/components/instance-name.js';
 import { parseQuantity } from '../../../common/quantities.js';
 import { schedule } from '../../../operator/scheduler/schedule.js';
 
@@ -194,6 +196,75 @@ test("the host ports of a required component's new instance must be free on the 
   });
   assert.deepEqual(fits(['a', 'b']), { node: 'b' });
   assert.deepEqual(fits(['a', 'c']), { node: 'c' });
+});
+
+test('a pod bound where its component has no instance yet plans one, which holds its ports at once', () => {
+  const nginx: SeerComponent = {
+    apiVersion: SEER_API_VERSION,
+    kind: 'SeerComponent',
+    metadata: { name: 'nginx', namespace: 'default' },
+    spec: {
+      template: {
+        metadata: { labels: { tier: 'web' } },
+        spec: {
+          containers: [
+            {
+              name: 'nginx',
+              package: 'file:///nginx.tgz',
+              ports: [{ name: 'http', container_port: 80 }],
+              resources: { requests: { cpu: '1' } },
+            },
+          ],
+        },
+      },
+    },
+  };
+  const lookup = (_ns: string, name: string) => (name === 'nginx' ? nginx : undefined);
+  const site = pod('site', [{}], { required_components: [{ name: 'nginx' }, { name: 'missing' }] });
+  const usage = usageByNode([node('a')], []).get('a');
+  assert.ok(usage);
+  const [planned, ...more] = plannedInstances(site, usage, lookup);
+  assert.equal(more.length, 0, 'nothing is planned for a component that does not exist');
+  assert.equal(planned?.metadata.name, instanceName('nginx', 'a'));
+  assert.deepEqual(planned?.metadata.labels, {
+    tier: 'web',
+    [COMPONENT_LABEL]: 'nginx',
+    'seer.io/node': 'a',
+  });
+  assert.equal(planned?.spec.node_name, 'a');
+
+  // Counted on the node, it keeps a pod wanting port 80 away before the real instance exists, and
+  // a second dependent shares it instead of planning another.
+  const withPlan = usageByNode([node('a')], [planned as SeerPod]);
+  const proxy = pod('proxy', [{ ports: [{ name: 'http', container_port: 80 }] }]);
+  assert.deepEqual(schedule(proxy, withPlan.values()), {
+    unschedulable: '0/1 nodes are available: 1 port 80 in use.',
+  });
+  const planUsage = withPlan.get('a');
+  assert.ok(planUsage);
+  assert.deepEqual(
+    plannedInstances(pod('site-2', [{}], { required_components: [{ name: 'nginx' }] }), planUsage, lookup),
+    [],
+  );
+  assert.equal(planUsage.cpu, 1, "the instance's requests count too");
+});
+
+test('two pods writing the same config file into a component never share a node', () => {
+  const nodes = [node('a'), node('b')];
+  const site = (name: string, file: string) =>
+    pod(name, [{}], { required_components: [{ name: 'nginx', config: { [file]: 'server {}' } }] });
+  const first = bound(site('site-1', 'site.conf'), 'a');
+  assert.deepEqual(schedule(site('site-2', 'site.conf'), usageByNode([node('a')], [first]).values()), {
+    unschedulable: '0/1 nodes are available: 1 config file site.conf of component nginx in use.',
+  });
+  assert.deepEqual(schedule(site('site-2', 'site.conf'), usageByNode(nodes, [first]).values()), {
+    node: 'b',
+  });
+  // Another file in the same component: the node with the component is preferred.
+  const instance = bound(pod('nginx-a', [{}], {}, { [COMPONENT_LABEL]: 'nginx' }), 'a');
+  assert.deepEqual(schedule(site('blog', 'blog.conf'), usageByNode(nodes, [first, instance]).values()), {
+    node: 'a',
+  });
 });
 
 test('anti_affinity keeps a pod off nodes running a matching pod of its namespace', () => {
