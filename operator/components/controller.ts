@@ -5,7 +5,6 @@ import {
   COMPONENT_IN_USE_FINALIZER,
   COMPONENT_LABEL,
   CONDITION_STATUS,
-  NODE_LABEL,
   SEER_API_VERSION,
   TEMPLATE_HASH_LABEL,
 } from '../../api/names.js';
@@ -19,7 +18,7 @@ import type {
 import { isConflict, isNotFound } from '../../kube/errors.js';
 import { objectKey } from '../../kube/keys.js';
 import { QueueController } from '../runtime/controller.js';
-import { instanceName } from './instance-name.js';
+import { instancePod } from './instance-pod.js';
 import type { Controller, OperatorContext } from '../runtime/context.js';
 
 function shortHash(text: string, length: number): string {
@@ -128,19 +127,12 @@ export class ComponentController implements Controller {
 
   private async createInstance(component: SeerComponent, node: string, hash: string): Promise<void> {
     const name = component.metadata.name ?? '';
+    const base = instancePod(component, node);
     const pod: SeerPod = {
-      apiVersion: SEER_API_VERSION,
-      kind: 'SeerPod',
+      ...base,
       metadata: {
-        name: instanceName(name, node),
-        namespace: component.metadata.namespace,
-        labels: {
-          ...component.spec.template.metadata?.labels,
-          [COMPONENT_LABEL]: name,
-          [NODE_LABEL]: node,
-          [TEMPLATE_HASH_LABEL]: hash,
-        },
-        annotations: component.spec.template.metadata?.annotations,
+        ...base.metadata,
+        labels: { ...base.metadata.labels, [TEMPLATE_HASH_LABEL]: hash },
         finalizers: [AGENT_FINALIZER],
         ownerReferences: [
           {
@@ -152,7 +144,6 @@ export class ComponentController implements Controller {
           },
         ],
       },
-      spec: { ...component.spec.template.spec, node_name: node },
     };
     try {
       await this.ctx.client.create('SeerPod', pod);

@@ -1,6 +1,5 @@
-import { COMPONENT_LABEL, NODE_LABEL, SEER_API_VERSION } from '../../api/names.js';
 import type { SeerComponent, SeerPod } from '../../api/types.js';
-import { instanceName } from '../components/instance-name.js';
+import { instancePod } from '../components/instance-pod.js';
 import type { NodeUsage } from './node-usage.js';
 
 /**
@@ -15,21 +14,9 @@ export function plannedInstances(
 ): SeerPod[] {
   const namespace = pod.metadata.namespace ?? 'default';
   const node = usage.node.metadata.name ?? '';
-  const planned: SeerPod[] = [];
-  for (const required of pod.spec.required_components ?? []) {
-    if (usage.components.has(`${namespace}/${required.name}`)) continue;
-    const template = component(namespace, required.name)?.spec.template;
-    if (!template) continue;
-    planned.push({
-      apiVersion: SEER_API_VERSION,
-      kind: 'SeerPod',
-      metadata: {
-        name: instanceName(required.name, node),
-        namespace,
-        labels: { ...template.metadata?.labels, [COMPONENT_LABEL]: required.name, [NODE_LABEL]: node },
-      },
-      spec: { ...template.spec, node_name: node },
-    });
-  }
-  return planned;
+  return (pod.spec.required_components ?? [])
+    .filter((required) => !usage.components.has(`${namespace}/${required.name}`))
+    .map((required) => component(namespace, required.name))
+    .filter((found): found is SeerComponent => found !== undefined)
+    .map((found) => instancePod(found, node));
 }

@@ -84,6 +84,16 @@ function container(extra: Partial<Container> = {}): Container {
   };
 }
 
+/** A component in the default namespace whose instances run `instance`. */
+function createComponent(name: string, instance: Container): Promise<unknown> {
+  return client.create('SeerComponent', {
+    apiVersion: SEER_API_VERSION,
+    kind: 'SeerComponent',
+    metadata: { name, namespace: 'default' },
+    spec: { template: { spec: { containers: [instance] } } },
+  });
+}
+
 function deployment(
   name: string,
   replicas: number,
@@ -237,25 +247,12 @@ test('a component gets one instance per node with dependents, receives their con
     'bin/reload': "#!/bin/sh\necho \"reload: $(ls conf.d | tr '\\n' ' ')\" >> reloads.log\n",
     'conf.d/.keep': '',
   });
-  await client.create('SeerComponent', {
-    apiVersion: SEER_API_VERSION,
-    kind: 'SeerComponent',
-    metadata: { name: 'web-server', namespace: 'default' },
-    spec: {
-      template: {
-        spec: {
-          containers: [
-            {
-              name: 'web',
-              package: component.reference,
-              sharing_dir: 'conf.d',
-              commands: { start: 'bin/web', reload: 'bin/reload' },
-              readiness_probe: { exec: { command: 'true' }, period_seconds: 1 },
-            },
-          ],
-        },
-      },
-    },
+  await createComponent('web-server', {
+    name: 'web',
+    package: component.reference,
+    sharing_dir: 'conf.d',
+    commands: { start: 'bin/web', reload: 'bin/reload' },
+    readiness_probe: { exec: { command: 'true' }, period_seconds: 1 },
   });
   const site = deployment('site', 2, {}, container());
   site.spec.template.spec.required_components = [
@@ -318,16 +315,7 @@ test('a component gets one instance per node with dependents, receives their con
 test('a port a component instance is about to need is taken by no other pod, even before the instance exists', async () => {
   const port = 18480;
   await cluster.kubectlOk(['label', 'snode', 'node-3', 'race=here']);
-  await client.create('SeerComponent', {
-    apiVersion: SEER_API_VERSION,
-    kind: 'SeerComponent',
-    metadata: { name: 'edge', namespace: 'default' },
-    spec: {
-      template: {
-        spec: { containers: [container({ name: 'edge', ports: [{ name: 'http', container_port: port }] })] },
-      },
-    },
-  });
+  await createComponent('edge', container({ name: 'edge', ports: [{ name: 'http', container_port: port }] }));
   const pinned = { node_selector: { race: 'here' } };
   const pod = (name: string, spec: Partial<SeerPod['spec']>): SeerPod => ({
     apiVersion: SEER_API_VERSION,

@@ -69,10 +69,7 @@ export async function startSimulatedHost(options: {
   await mkdir(sockets, { recursive: true });
   // Daemons' workers run as unprivileged users (nginx's nobody, php-fpm's www-data) and must be
   // able to reach the files under the host's root.
-  for (let d = dir; d !== path.dirname(d); d = path.dirname(d)) {
-    if (d === path.dirname(options.work)) break;
-    await chmod(d, 0o755);
-  }
+  for (const d of [options.work, dir]) await chmod(d, 0o755);
   mkdirSync(HOST_ROOT, { recursive: true });
 
   const servers: net.Server[] = [];

@@ -5,7 +5,7 @@ import type { Container, SeerComponent, SeerNode, SeerPod } from '../../../api/t
 import { componentHostPorts, FILTERS } from '../../../operator/scheduler/filters.js';
 import { usageByNode } from '../../../operator/scheduler/node-usage.js';
 import { plannedInstances } from '../../../operator/scheduler/planned-instances.js';
-import { instanceName } from '../../../operator/components/instance-name.js';
+import { instanceName } from '../../../operator/components/instance-pod.js';
 import { parseQuantity } from '../../../common/quantities.js';
 import { schedule } from '../../../operator/scheduler/schedule.js';
 
@@ -50,6 +50,35 @@ function pod(
 }
 
 const bound = (p: SeerPod, nodeName: string): SeerPod => ({ ...p, spec: { ...p.spec, node_name: nodeName } });
+
+/** An nginx component on port 80, with the template's metadata and the container's resources given. */
+function nginxComponent(
+  options: {
+    metadata?: SeerComponent['spec']['template']['metadata'];
+    resources?: Container['resources'];
+  } = {},
+): SeerComponent {
+  return {
+    apiVersion: SEER_API_VERSION,
+    kind: 'SeerComponent',
+    metadata: { name: 'nginx', namespace: 'default' },
+    spec: {
+      template: {
+        metadata: options.metadata,
+        spec: {
+          containers: [
+            {
+              name: 'nginx',
+              package: 'file:///nginx.tgz',
+              ports: [{ name: 'http', container_port: 80 }],
+              resources: options.resources,
+            },
+          ],
+        },
+      },
+    },
+  };
+}
 
 test('quantities parse as Kubernetes writes them', () => {
   assert.equal(parseQuantity('500m'), 0.5);
@@ -157,20 +186,7 @@ test('a node that already runs the required components is preferred', () => {
 });
 
 test("the host ports of a required component's new instance must be free on the node", () => {
-  const nginx: SeerComponent = {
-    apiVersion: SEER_API_VERSION,
-    kind: 'SeerComponent',
-    metadata: { name: 'nginx', namespace: 'default' },
-    spec: {
-      template: {
-        spec: {
-          containers: [
-            { name: 'nginx', package: 'file:///nginx.tgz', ports: [{ name: 'http', container_port: 80 }] },
-          ],
-        },
-      },
-    },
-  };
+  const nginx = nginxComponent();
   const filters = [...FILTERS, componentHostPorts((_ns, name) => (name === 'nginx' ? nginx : undefined))];
   const nodes = [node('a'), node('b'), node('c')];
   // a: another program holds port 80. b: nginx's instance holds it, and is shared. c: port 80 free.
@@ -199,26 +215,10 @@ test("the host ports of a required component's new instance must be free on the 
 });
 
 test('a pod bound where its component has no instance yet plans one, which holds its ports at once', () => {
-  const nginx: SeerComponent = {
-    apiVersion: SEER_API_VERSION,
-    kind: 'SeerComponent',
-    metadata: { name: 'nginx', namespace: 'default' },
-    spec: {
-      template: {
-        metadata: { labels: { tier: 'web' } },
-        spec: {
-          containers: [
-            {
-              name: 'nginx',
-              package: 'file:///nginx.tgz',
-              ports: [{ name: 'http', container_port: 80 }],
-              resources: { requests: { cpu: '1' } },
-            },
-          ],
-        },
-      },
-    },
-  };
+  const nginx = nginxComponent({
+    metadata: { labels: { tier: 'web' } },
+    resources: { requests: { cpu: '1' } },
+  });
   const lookup = (_ns: string, name: string) => (name === 'nginx' ? nginx : undefined);
   const site = pod('site', [{}], { required_components: [{ name: 'nginx' }, { name: 'missing' }] });
   const usage = usageByNode([node('a')], []).get('a');
