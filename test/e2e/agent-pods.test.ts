@@ -12,6 +12,7 @@ import { RestClient } from '../../kube/rest.js';
 import { SeerClient } from '../../kube/seer-client.js';
 import { eventually, startAgentProcess, type AgentProcess } from '../support/agent.js';
 import { startTestCluster, type TestCluster } from '../support/control-plane.js';
+import { skipWithout } from '../support/host-tools.js';
 import { makePackage, seerPod, SLEEPER } from '../support/pods.js';
 
 let cluster: TestCluster;
@@ -232,11 +233,14 @@ while true; do sleep 0.1; done
   await eventually('requests gone', () => gone('requests'));
 });
 
-test('a forking daemon (a real nginx) runs through its pid file, reloads, and stops with its stop command', async () => {
-  const port = await freePort();
-  const nginx = '/usr/sbin/nginx -p "$SEER_CONTAINER_DIR" -c conf/nginx.conf';
-  const pkg = await makePackage({
-    'conf/nginx.conf': `error_log logs/error.log notice;
+test(
+  'a forking daemon (a real nginx) runs through its pid file, reloads, and stops with its stop command',
+  { skip: skipWithout('nginx') },
+  async () => {
+    const port = await freePort();
+    const nginx = '/usr/sbin/nginx -p "$SEER_CONTAINER_DIR" -c conf/nginx.conf';
+    const pkg = await makePackage({
+      'conf/nginx.conf': `error_log logs/error.log notice;
 pid logs/nginx.pid;
 events {}
 http {
@@ -245,47 +249,48 @@ http {
   server { listen 127.0.0.1:${port}; location / { return 200 "served by seer\\n"; } }
 }
 `,
-    'logs/.keep': '',
-    'tmp/.keep': '',
-  });
-  await client.create(
-    'SeerPod',
-    seerPod('nginx', {
-      node_name: 'node-a',
-      containers: [
-        {
-          name: 'nginx',
-          package: pkg.reference,
-          mode: 'forking',
-          pid_file: 'logs/nginx.pid',
-          commands: { start: nginx, stop: `${nginx} -s quit`, reload: `${nginx} -s reload` },
-          ports: [{ name: 'http', container_port: port }],
-          readiness_probe: { http_get: { port: 'http', path: '/' }, period_seconds: 1 },
-        },
-      ],
-    }),
-  );
-  const ready = await eventually('nginx Ready', async () => {
-    const p = await pod('nginx');
-    return p?.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True' ? p : undefined;
-  });
-  const pid = ready.status?.container_statuses?.[0]?.state?.running?.pid ?? 0;
-  const pidFile = path.join(agent.root, 'pod', 'nginx', 'container', 'nginx', 'logs', 'nginx.pid');
-  assert.equal(Number((await readFile(pidFile, 'utf8')).trim()), pid, 'the supervised pid is the daemon’s');
-  const response = await fetch(`http://127.0.0.1:${port}/`);
-  assert.equal(await response.text(), 'served by seer\n');
+      'logs/.keep': '',
+      'tmp/.keep': '',
+    });
+    await client.create(
+      'SeerPod',
+      seerPod('nginx', {
+        node_name: 'node-a',
+        containers: [
+          {
+            name: 'nginx',
+            package: pkg.reference,
+            mode: 'forking',
+            pid_file: 'logs/nginx.pid',
+            commands: { start: nginx, stop: `${nginx} -s quit`, reload: `${nginx} -s reload` },
+            ports: [{ name: 'http', container_port: port }],
+            readiness_probe: { http_get: { port: 'http', path: '/' }, period_seconds: 1 },
+          },
+        ],
+      }),
+    );
+    const ready = await eventually('nginx Ready', async () => {
+      const p = await pod('nginx');
+      return p?.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True' ? p : undefined;
+    });
+    const pid = ready.status?.container_statuses?.[0]?.state?.running?.pid ?? 0;
+    const pidFile = path.join(agent.root, 'pod', 'nginx', 'container', 'nginx', 'logs', 'nginx.pid');
+    assert.equal(Number((await readFile(pidFile, 'utf8')).trim()), pid, 'the supervised pid is the daemon’s');
+    const response = await fetch(`http://127.0.0.1:${port}/`);
+    assert.equal(await response.text(), 'served by seer\n');
 
-  await client.patch('SeerPod', 'nginx', 'default', {
-    metadata: { annotations: { [RELOAD_ANNOTATION]: '1' } },
-  });
-  const errorLog = path.join(agent.root, 'pod', 'nginx', 'container', 'nginx', 'logs', 'error.log');
-  await eventually('nginx reloaded', async () =>
-    /reconfiguring|signal 1 \(SIGHUP\)/.test(await readFile(errorLog, 'utf8')),
-  );
-  assert.ok(isAlive(pid), 'a reload keeps the master process');
+    await client.patch('SeerPod', 'nginx', 'default', {
+      metadata: { annotations: { [RELOAD_ANNOTATION]: '1' } },
+    });
+    const errorLog = path.join(agent.root, 'pod', 'nginx', 'container', 'nginx', 'logs', 'error.log');
+    await eventually('nginx reloaded', async () =>
+      /reconfiguring|signal 1 \(SIGHUP\)/.test(await readFile(errorLog, 'utf8')),
+    );
+    assert.ok(isAlive(pid), 'a reload keeps the master process');
 
-  await client.delete('SeerPod', 'nginx', 'default');
-  await eventually('nginx gone', () => gone('nginx'));
-  assert.equal(isAlive(pid), false);
-  await assert.rejects(fetch(`http://127.0.0.1:${port}/`));
-});
+    await client.delete('SeerPod', 'nginx', 'default');
+    await eventually('nginx gone', () => gone('nginx'));
+    assert.equal(isAlive(pid), false);
+    await assert.rejects(fetch(`http://127.0.0.1:${port}/`));
+  },
+);

@@ -15,6 +15,7 @@ import { SeerClient } from '../../kube/seer-client.js';
 import { eventually, startAgentProcess, type AgentProcess, type SeerProcess } from '../support/agent.js';
 import { runCommand, startTestCluster, type TestCluster } from '../support/control-plane.js';
 import { startOperatorProcess } from '../support/operator.js';
+import { skipWithout } from '../support/host-tools.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import {
   HOST_ROOT,
@@ -26,12 +27,8 @@ import {
 // Seed 000's flagship scenario for real: Debian's nginx and php-fpm packaged as Seer packages
 // (examples/php-stack/), run as components on two simulated hosts, serving the passport deployment
 // of examples/php-stack.yaml.
-const PHP_FPM = ['/usr/sbin/php-fpm8.2', '/usr/sbin/php-fpm'].find((file) => existsSync(file));
 const skip =
-  (!existsSync('/usr/sbin/nginx') && 'nginx is not installed (apt-get install nginx-light)') ||
-  (!PHP_FPM && 'php-fpm is not installed (apt-get install php8.2-fpm)') ||
-  simulatedHostsUnsupported() ||
-  false;
+  skipWithout('nginx', 'php-fpm', 'ip', 'unshare', 'nsenter') || simulatedHostsUnsupported() || false;
 
 const NODES = ['php-1', 'php-2'];
 const SITE = 'passport.x.com';

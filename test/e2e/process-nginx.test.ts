@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { ContainerSupervisor, type ProcessSpec } from '../../agent/process/index.js';
 import { readProcStat } from '../../agent/process/proc.js';
+import { hostTool, skipWithout } from '../support/host-tools.js';
 import {
   alive,
   freePort,
@@ -16,7 +16,7 @@ import {
 } from '../support/processes.js';
 
 // Debian's nginx (apt-get install nginx-light): a real forking daemon with a pid file.
-const NGINX = '/usr/sbin/nginx';
+const NGINX = hostTool('nginx') ?? '/usr/sbin/nginx';
 const resources = new TestResources();
 after(() => resources.cleanUp());
 
@@ -70,7 +70,7 @@ async function nginxSandbox(): Promise<{ box: Sandbox; port: number; nginx: stri
 
 test(
   'a real nginx daemon: start, serve, reload (command and SIGHUP), ready via http probe, stop',
-  { skip: !existsSync(NGINX) && 'nginx is not installed (apt-get install nginx-light)' },
+  { skip: skipWithout('nginx') },
   async () => {
     const { box, port, nginx } = await nginxSandbox();
     const spec: ProcessSpec = box.spec(nginx, {
@@ -123,7 +123,7 @@ test(
 
 test(
   'nginx that cannot start (port taken) is a StartError quoting nginx',
-  { skip: !existsSync(NGINX) },
+  { skip: skipWithout('nginx') },
   async () => {
     const { box, port, nginx } = await nginxSandbox();
     const blocker = http.createServer().listen(port, '127.0.0.1');
