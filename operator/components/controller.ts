@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import {
   AGENT_FINALIZER,
   COMPONENT_CONDITION,
@@ -15,18 +14,17 @@ import type {
   SeerComponentStatus,
   SeerPod,
 } from '../../api/types.js';
+import { transition } from '../../api/conditions.js';
+import { hashOf } from '../../common/hashing.js';
 import { isConflict, isNotFound } from '../../kube/errors.js';
+import { addFinalizer, removeFinalizer } from '../../kube/finalizers.js';
 import { objectKey } from '../../kube/keys.js';
 import { QueueController } from '../runtime/controller.js';
 import { instancePod } from './instance-pod.js';
 import type { Controller, OperatorContext } from '../runtime/context.js';
 
-function shortHash(text: string, length: number): string {
-  return createHash('sha256').update(text).digest('hex').slice(0, length);
-}
-
 function templateHash(component: SeerComponent): string {
-  return shortHash(JSON.stringify(component.spec.template), 10);
+  return hashOf(component.spec.template, 10);
 }
 
 const requires = (pod: SeerPod, component: string) =>
@@ -168,11 +166,11 @@ export class ComponentController implements Controller {
 
   /** The in-use finalizer stays while pods require the component, and goes once none does. */
   private async protect(component: SeerComponent, dependents: SeerPod[], deleting: boolean): Promise<void> {
-    const finalizers = component.metadata.finalizers ?? [];
-    const has = finalizers.includes(COMPONENT_IN_USE_FINALIZER);
-    let next: string[] | undefined;
-    if (dependents.length > 0 && !has && !deleting) next = [...finalizers, COMPONENT_IN_USE_FINALIZER];
-    if (dependents.length === 0 && has) {
+    const has = (component.metadata.finalizers ?? []).includes(COMPONENT_IN_USE_FINALIZER);
+    const { client } = this.ctx;
+    if (dependents.length > 0 && !has && !deleting) {
+      await addFinalizer(client, 'SeerComponent', component, COMPONENT_IN_USE_FINALIZER);
+    } else if (dependents.length === 0 && has) {
       // Let it go only once its instances are gone too (deleting them happened above).
       const instancesLeft = this.ctx.caches.pods
         .list()
@@ -181,22 +179,9 @@ export class ComponentController implements Controller {
             p.metadata.namespace === component.metadata.namespace &&
             p.metadata.labels?.[COMPONENT_LABEL] === component.metadata.name,
         );
-      if (!deleting || !instancesLeft) next = finalizers.filter((f) => f !== COMPONENT_IN_USE_FINALIZER);
+      if (!deleting || !instancesLeft)
+        await removeFinalizer(client, 'SeerComponent', component, COMPONENT_IN_USE_FINALIZER);
       else this.queue.enqueueAfter(objectKey(component), 500);
-    }
-    if (!next) return;
-    try {
-      await this.ctx.client.patch(
-        'SeerComponent',
-        component.metadata.name ?? '',
-        component.metadata.namespace,
-        {
-          metadata: { resourceVersion: component.metadata.resourceVersion, finalizers: next },
-        },
-      );
-    } catch (error) {
-      if (!isConflict(error) && !isNotFound(error)) throw error;
-      this.queue.enqueueAfter(objectKey(component), 100);
     }
   }
 
@@ -217,12 +202,7 @@ export class ComponentController implements Controller {
       status: 'True' | 'False',
       reason: string,
       message: string,
-    ): Condition<ComponentConditionType> => {
-      const before = previous.find((c) => c.type === type);
-      const since =
-        before?.status === status && before.last_transition_time ? before.last_transition_time : now;
-      return { type, status, reason, message, last_transition_time: since };
-    };
+    ): Condition<ComponentConditionType> => transition(previous, { type, status, reason, message }, now);
     const names = dependents.map((p) => p.metadata.name).sort();
     const shown =
       names.slice(0, 10).join(', ') + (names.length > 10 ? `, and ${names.length - 10} more` : '');

@@ -6,6 +6,7 @@ import {
   DEPLOYMENT_LABEL,
   REVISION_ANNOTATION,
 } from '../../api/names.js';
+import { transition } from '../../api/conditions.js';
 import type { PodTemplate, SeerDeployment, SeerDeploymentStatus, SeerPod } from '../../api/types.js';
 import { errorMessage, isConflict, isNotFound } from '../../kube/errors.js';
 import type { Informer } from '../../kube/informer.js';
@@ -20,7 +21,7 @@ import { isTerminating, templateHashOf } from './pod-state.js';
 import { RevisionHistory } from './revision-history.js';
 import { annotatedRevision, revisionHash, revisionName, rolledOutRevision } from './revisions.js';
 import { plan } from './rollout-plan.js';
-import { PROGRESSING_REASON, transition } from './status.js';
+import { PROGRESSING_REASON } from './status.js';
 import { templateHash } from './template-hash.js';
 
 /** The template new pods are created from in this reconcile, and its revision. */

@@ -1,3 +1,4 @@
+import { transition } from '../../api/conditions.js';
 import { CONDITION_STATUS, DEPLOYMENT_CONDITION } from '../../api/names.js';
 import type {
   Condition,
@@ -44,23 +45,6 @@ export interface ObservedStatus {
   status: SeerDeploymentStatus;
   /** Look again after this long: a pod becomes available, or the progress deadline passes. */
   recheckAfterMs?: number;
-}
-
-/**
- * The condition as it should be written: when its status is unchanged, the previous
- * last_transition_time is kept, so it says since when the condition has held.
- */
-export function transition(
-  previous: DeploymentCondition[] | undefined,
-  next: Omit<DeploymentCondition, 'last_transition_time'>,
-  now: Date,
-): DeploymentCondition {
-  const before = previous?.find((c) => c.type === next.type);
-  const since =
-    before?.status === next.status && before.last_transition_time
-      ? before.last_transition_time
-      : now.toISOString();
-  return { ...next, last_transition_time: since };
 }
 
 /**

@@ -7,8 +7,10 @@ import {
   NODE_PHASE,
   nodeLeaseName,
 } from '../../api/names.js';
-import type { SeerNode, SeerPod } from '../../api/types.js';
-import { errorMessage, isConflict, isNotFound } from '../../kube/errors.js';
+import { setCondition } from '../../api/conditions.js';
+import type { ConditionStatus, SeerNode, SeerPod } from '../../api/types.js';
+import { errorMessage, isNotFound } from '../../kube/errors.js';
+import { removeFinalizer } from '../../kube/finalizers.js';
 import { Informer } from '../../kube/informer.js';
 import { QueueController } from '../runtime/controller.js';
 import type { Controller, OperatorContext } from '../runtime/context.js';
@@ -153,13 +155,12 @@ export class NodeLifecycleController implements Controller {
     reason: string,
     message: string,
   ) {
-    const conditions = (node.status?.conditions ?? []).filter((c) => c.type !== NODE_CONDITION.Ready);
-    conditions.push({
+    // The transition time moves only when the status does: an Unknown node stays Unknown since then.
+    const conditions = setCondition(node.status?.conditions, {
       type: NODE_CONDITION.Ready,
-      status: status as 'True',
+      status: status as ConditionStatus,
       reason,
       message,
-      last_transition_time: new Date().toISOString(),
     });
     await this.ctx.client.patchStatus('SeerNode', node.metadata.name ?? '', undefined, { phase, conditions });
   }
@@ -178,19 +179,13 @@ export class NodeLifecycleController implements Controller {
 
   /** Lets go of a pod on a lost node: its deployment creates a replacement on a healthy node. */
   private async release(pod: SeerPod, node: string): Promise<void> {
-    const finalizers = (pod.metadata.finalizers ?? []).filter((f) => f !== AGENT_FINALIZER);
     try {
       if (!pod.metadata.deletionTimestamp)
         await this.ctx.client.delete('SeerPod', pod.metadata.name ?? '', pod.metadata.namespace);
-      await this.ctx.client.patch('SeerPod', pod.metadata.name ?? '', pod.metadata.namespace, {
-        metadata: { finalizers },
-      });
+      // Only the agent's finalizer goes; one another controller added meanwhile stays.
+      await removeFinalizer(this.ctx.client, 'SeerPod', pod, AGENT_FINALIZER);
     } catch (error) {
       if (isNotFound(error)) return;
-      if (isConflict(error)) {
-        this.queue.enqueueAfter(node, 200);
-        return;
-      }
       throw error;
     }
     const message = `released from node ${node}, which stopped reporting; its deployment replaces it elsewhere`;

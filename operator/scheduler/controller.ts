@@ -1,6 +1,8 @@
 import { AGENT_FINALIZER, CONDITION_STATUS, NODE_LABEL, POD_CONDITION } from '../../api/names.js';
+import { transition } from '../../api/conditions.js';
 import type { SeerNode, SeerPod } from '../../api/types.js';
 import { errorMessage, isConflict, isNotFound } from '../../kube/errors.js';
+import { removeFinalizer } from '../../kube/finalizers.js';
 import { objectKey } from '../../kube/keys.js';
 import { QueueController } from '../runtime/controller.js';
 import type { Controller, OperatorContext } from '../runtime/context.js';
@@ -203,24 +205,18 @@ export class SchedulerController implements Controller {
   private async reportUnschedulable(pod: SeerPod, message: string): Promise<void> {
     const key = objectKey(pod);
     if (this.reported.get(key) === message) return;
-    const previous = pod.status?.conditions?.find((c) => c.type === POD_CONDITION.PodScheduled);
-    const since =
-      previous?.status === CONDITION_STATUS.False && previous.last_transition_time
-        ? previous.last_transition_time
-        : new Date().toISOString();
     try {
       await this.ctx.client.patchStatus('SeerPod', pod.metadata.name ?? '', pod.metadata.namespace, {
         phase: 'Pending',
         reason: 'Unschedulable',
         message,
         conditions: [
-          {
+          transition(pod.status?.conditions, {
             type: POD_CONDITION.PodScheduled,
             status: CONDITION_STATUS.False,
             reason: 'Unschedulable',
             message,
-            last_transition_time: since,
-          },
+          }),
         ],
       });
     } catch (error) {
@@ -233,13 +229,10 @@ export class SchedulerController implements Controller {
   }
 
   private async release(pod: SeerPod): Promise<void> {
-    const finalizers = (pod.metadata.finalizers ?? []).filter((f) => f !== AGENT_FINALIZER);
     try {
-      await this.ctx.client.patch('SeerPod', pod.metadata.name ?? '', pod.metadata.namespace, {
-        metadata: { resourceVersion: pod.metadata.resourceVersion, finalizers },
-      });
+      await removeFinalizer(this.ctx.client, 'SeerPod', pod, AGENT_FINALIZER);
     } catch (error) {
-      if (!isNotFound(error) && !isConflict(error)) throw new Error(errorMessage(error));
+      throw new Error(errorMessage(error));
     }
   }
 }

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Condition, SeerDeployment, SeerDeploymentStatus } from '../../../../api/types.js';
-import { madeProgress, observeStatus, transition } from '../../../../operator/deployments/status.js';
+import { transition } from '../../../../api/conditions.js';
+import { madeProgress, observeStatus } from '../../../../operator/deployments/status.js';
 import { templateHash } from '../../../../operator/deployments/template-hash.js';
 import { at, deployment, pod, readyPods, template } from './fixtures.js';
 
