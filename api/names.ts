@@ -108,6 +108,8 @@ export const CONTAINER_ENV = {
   containerDir: 'SEER_CONTAINER_DIR',
   /** The SeerNode the pod runs on. */
   nodeName: 'SEER_NODE_NAME',
+  /** The node's first address, the pod's host_ip (Kubernetes' status.hostIP); unset when it has none. */
+  nodeIp: 'SEER_NODE_IP',
   /** Followed by a port's name in upper case (dashes become underscores): its port number. */
   portPrefix: 'SEER_PORT_',
 } as const;

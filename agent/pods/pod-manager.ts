@@ -203,7 +203,7 @@ export class PodManager {
 
   /** Pulls and unpacks every package, wires the required components, then starts the containers. */
   private async prepareAndStart(key: string, pod: SeerPod): Promise<PodRuntime> {
-    const { layout, packages, nodeName } = this.options;
+    const { layout, packages, nodeName, hostIp } = this.options;
     const name = pod.metadata.name ?? '';
     const abort = new AbortController();
     this.inFlight.set(key, abort);
@@ -250,7 +250,7 @@ export class PodManager {
         await writePodRecord(layout, record);
         const effective = applyPackageDefaults(container, metadata);
         try {
-          specs.push(processSpec(pod, effective, layout, nodeName, directory));
+          specs.push(processSpec(pod, effective, layout, { name: nodeName, ip: hostIp }, directory));
         } catch (error) {
           throw new PodCannotRun({ reason: 'InvalidContainer', message: errorMessage(error) });
         }

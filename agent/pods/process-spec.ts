@@ -19,7 +19,7 @@ export function processSpec(
   pod: SeerPod,
   container: Container,
   layout: HostLayout,
-  nodeName: string,
+  node: { name: string; ip?: string },
   directory: string,
 ): ProcessSpec {
   const podName = pod.metadata.name ?? '';
@@ -40,8 +40,9 @@ export function processSpec(
     [CONTAINER_ENV.podNamespace]: pod.metadata.namespace ?? 'default',
     [CONTAINER_ENV.containerName]: container.name,
     [CONTAINER_ENV.containerDir]: directory,
-    [CONTAINER_ENV.nodeName]: nodeName,
+    [CONTAINER_ENV.nodeName]: node.name,
   });
+  if (node.ip) env[CONTAINER_ENV.nodeIp] = node.ip;
   // The spec's own variables come last: a pod may override anything.
   for (const variable of container.env ?? []) env[variable.name] = variable.value ?? '';
 
