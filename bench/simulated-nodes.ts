@@ -1,6 +1,7 @@
 import { CONDITION_STATUS, NODE_LEASE_NAMESPACE, SEER_API_VERSION, nodeLeaseName } from '../api/names.js';
 import type { SeerPod } from '../api/types.js';
 import { objectKey } from '../kube/keys.js';
+import { MERGE_PATCH } from '../kube/rest.js';
 import type { SeerClient } from '../kube/seer-client.js';
 import { microTime } from '../kube/time.js';
 
@@ -75,7 +76,7 @@ export class SimulatedNodes {
         try {
           await this.client.rest.request('PATCH', `${leases}/${nodeLeaseName(name)}`, {
             body,
-            contentType: 'application/merge-patch+json',
+            contentType: MERGE_PATCH,
           });
         } catch {
           await this.client.rest

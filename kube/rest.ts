@@ -81,6 +81,9 @@ export function inClusterConnection(): Connection {
   };
 }
 
+/** The content type of a JSON merge patch (RFC 7386), the patch Seer sends everywhere. */
+export const MERGE_PATCH = 'application/merge-patch+json';
+
 export type Query = Record<string, string | number | boolean | undefined>;
 
 export interface RequestOptions {

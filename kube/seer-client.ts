@@ -2,7 +2,7 @@ import { SEER_GROUP, SEER_RESOURCES, SEER_VERSION, type SeerKind } from '../api/
 import type { SeerComponent, SeerDeployment, SeerNode, SeerPod } from '../api/types.js';
 import { isNotFound } from './errors.js';
 import { Informer } from './informer.js';
-import type { RestClient } from './rest.js';
+import { MERGE_PATCH, type RestClient } from './rest.js';
 
 /** The object type of each kind. */
 export interface SeerObjects {
@@ -22,8 +22,6 @@ export interface ListOptions {
   labelSelector?: string;
   fieldSelector?: string;
 }
-
-const MERGE_PATCH = 'application/merge-patch+json';
 
 /**
  * Typed access to the Seer resources: get, list, create, replace (optimistic concurrency by

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { NODE_LEASE_NAMESPACE, nodeLeaseName } from '../../api/names.js';
 import { errorMessage, isNotFound } from '../../kube/errors.js';
-import type { RestClient } from '../../kube/rest.js';
+import { MERGE_PATCH, type RestClient } from '../../kube/rest.js';
 import { microTime } from '../../kube/time.js';
 
 export interface HeartbeatOptions {
@@ -52,7 +52,7 @@ export class Heartbeat {
       try {
         await this.options.client.request('PATCH', `${leases}/${name}`, {
           body: { spec },
-          contentType: 'application/merge-patch+json',
+          contentType: MERGE_PATCH,
         });
       } catch (error) {
         if (!isNotFound(error)) throw error;

@@ -3,7 +3,7 @@ import type { SeerDeployment } from '../../api/types.js';
 import { isConflict, isNotFound } from '../../kube/errors.js';
 import { Informer } from '../../kube/informer.js';
 import { objectKey } from '../../kube/keys.js';
-import type { RestClient } from '../../kube/rest.js';
+import { MERGE_PATCH, type RestClient } from '../../kube/rest.js';
 import {
   historyOf,
   isLeftOver,
@@ -17,7 +17,6 @@ import {
 } from './revisions.js';
 import { sameTemplate } from './template-hash.js';
 
-const MERGE_PATCH = 'application/merge-patch+json';
 const DEFAULT_HISTORY_LIMIT = 10;
 /** How long a write made here shadows the cache before the cache is trusted again regardless. */
 const WRITE_SHADOW_MS = 30_000;

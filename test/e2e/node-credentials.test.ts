@@ -9,7 +9,7 @@ import { AGENT_FINALIZER, SEER_API_VERSION } from '../../api/names.js';
 import type { SeerPod } from '../../api/types.js';
 import { addNode, removeNode, runNodeAdd, runNodeRemove } from '../../cli/commands/node-credentials.js';
 import { statusCode } from '../../kube/errors.js';
-import { connectionFromKubeconfig, RestClient } from '../../kube/rest.js';
+import { connectionFromKubeconfig, MERGE_PATCH as MERGE, RestClient } from '../../kube/rest.js';
 import { SeerClient } from '../../kube/seer-client.js';
 import { microTime } from '../../kube/time.js';
 import { eventually, startAgentProcess, type AgentProcess } from '../support/agent.js';
@@ -27,7 +27,6 @@ let agent: AgentProcess | undefined;
 const clients: RestClient[] = [];
 
 const LEASES = '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases';
-const MERGE = 'application/merge-patch+json';
 
 function client(kubeconfig: string): RestClient {
   const rest = RestClient.fromKubeconfig(kubeconfig);
