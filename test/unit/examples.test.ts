@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { accessSync, constants, readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +10,7 @@ import { loadCrds } from '../../api/crds.js';
 import { SEER_API_VERSION, SEER_GROUP, SEER_RESOURCES, SEER_VERSION } from '../../api/names.js';
 import { unknownFields } from '../../api/schema-walk.js';
 import { METADATA_FILE, parsePackageMetadata } from '../../agent/packages/metadata.js';
+import { freePort } from '../../cli/control-plane/ports.js';
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
 const readme = path.join(repo, 'README.md');
@@ -168,13 +169,17 @@ test('unknownFields follows maps and lists in either schema form', () => {
   assert.deepEqual(unknownFields(object, schema), ['things[0].config[one].b', 'things[0].other']);
 });
 
-test('the hello package program is an executable sh script that exits 0 on SIGTERM', async () => {
-  const program = path.join(examplesDir, 'hello', 'package', 'bin', 'hello');
-  accessSync(program, constants.X_OK);
-  assert.match(readFileSync(program, 'utf8'), /^#!\/bin\/sh\n/);
-
-  const child = spawn(program, [], {
-    env: { ...process.env, SEER_POD_NAME: 'hello-test', HELLO_INTERVAL: '1' },
+test('the hello package serves HTTP on SEER_NODE_IP:SEER_PORT_HTTP, logs, and exits 0 on SIGTERM', async () => {
+  const program = path.join(examplesDir, 'hello', 'package', 'bin', 'hello.mjs');
+  const port = await freePort();
+  const child = spawn(process.execPath, [program], {
+    env: {
+      SEER_POD_NAME: 'hello-test',
+      SEER_NODE_NAME: 'node-test',
+      SEER_NODE_IP: '127.0.0.1',
+      SEER_PORT_HTTP: String(port),
+      HELLO_INTERVAL: '1',
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let output = '';
@@ -187,9 +192,12 @@ test('the hello package program is an executable sh script that exits 0 on SIGTE
       if (output.includes('is alive')) resolve();
     }),
   );
+  const response = await fetch(`http://127.0.0.1:${port}/`);
+  assert.equal(response.status, 200);
+  assert.equal(await response.text(), 'hello from hello-test on node-test\n');
   child.kill('SIGTERM');
   assert.deepEqual(await exited, [0, null]);
-  assert.match(output, /hello from hello-test/);
+  assert.match(output, /serving http:\/\/127\.0\.0\.1:\d+\//);
   assert.match(output, /hello-test stopping/);
 });
 
