@@ -15,20 +15,18 @@ import type {
   SeerPod,
 } from '../../api/types.js';
 import { transition } from '../../api/conditions.js';
-import { hashOf } from '../../common/hashing.js';
+import { canonicalJson, hashOf } from '../../common/hashing.js';
 import { isConflict, isNotFound } from '../../kube/errors.js';
 import { addFinalizer, removeFinalizer } from '../../kube/finalizers.js';
 import { objectKey } from '../../kube/keys.js';
 import { QueueController } from '../runtime/controller.js';
 import { instancePod } from './instance-pod.js';
+import { planInstances } from './instance-plan.js';
 import type { Controller, OperatorContext } from '../runtime/context.js';
 
 function templateHash(component: SeerComponent): string {
   return hashOf(component.spec.template, 10);
 }
-
-const requires = (pod: SeerPod, component: string) =>
-  (pod.spec.required_components ?? []).some((c) => c.name === component);
 
 /**
  * Keeps exactly one instance pod of each component on every node where a pod requires it (bound
@@ -78,49 +76,29 @@ export class ComponentController implements Controller {
     const [namespace = 'default', name = ''] = key.split('/');
     const component = this.ctx.caches.components.get(key);
     const pods = this.ctx.caches.pods.list().filter((p) => (p.metadata.namespace ?? 'default') === namespace);
-    const dependents = pods.filter((p) => requires(p, name) && !p.metadata.deletionTimestamp);
-    const instances = pods.filter((p) => p.metadata.labels?.[COMPONENT_LABEL] === name);
-
     if (!component) {
       // Gone (it had no dependents, or was forced): its instances go too.
-      for (const instance of instances) await this.deletePod(instance);
+      for (const instance of pods.filter((p) => p.metadata.labels?.[COMPONENT_LABEL] === name))
+        await this.deletePod(instance);
       return;
     }
     const hash = templateHash(component);
-    const nodesOf = (list: SeerPod[]) =>
-      new Set(list.map((p) => p.spec.node_name).filter((n): n is string => !!n));
-    const wanted = nodesOf(dependents);
-    // A dependent still shutting down removes its config files and reloads the instance before it
-    // goes: the instance stays until then.
-    const holding = nodesOf(pods.filter((p) => requires(p, name)));
-    const deleting = !!component.metadata.deletionTimestamp;
-
-    for (const instance of instances) {
-      const node = instance.spec.node_name ?? '';
-      const stale = instance.metadata.labels?.[TEMPLATE_HASH_LABEL] !== hash;
-      if (!instance.metadata.deletionTimestamp && (!holding.has(node) || stale)) {
-        await this.deletePod(instance);
-        this.ctx.events.record(
-          component,
-          'Normal',
-          stale ? 'InstanceReplaced' : 'InstanceRemoved',
-          `instance on ${node} removed`,
-        );
-      }
+    const plan = planInstances(component, hash, pods);
+    for (const { instance, reason } of plan.remove) {
+      await this.deletePod(instance);
+      this.ctx.events.record(component, 'Normal', reason, `instance on ${instance.spec.node_name} removed`);
     }
-    if (!deleting) {
-      for (const node of wanted) {
-        const present = instances.some(
-          (i) => i.spec.node_name === node && i.metadata.labels?.[TEMPLATE_HASH_LABEL] === hash,
-        );
-        // An old instance still shutting down holds the directory: the new one waits for it.
-        const shuttingDown = instances.some((i) => i.spec.node_name === node && i.metadata.deletionTimestamp);
-        if (!present && !shuttingDown) await this.createInstance(component, node, hash);
-      }
-    }
+    for (const node of plan.create) await this.createInstance(component, node, hash);
 
-    await this.protect(component, dependents, deleting);
-    await this.writeStatus(component, dependents, instances, wanted);
+    const { client } = this.ctx;
+    if (plan.finalizer === 'add')
+      await addFinalizer(client, 'SeerComponent', component, COMPONENT_IN_USE_FINALIZER);
+    else if (plan.finalizer === 'remove')
+      await removeFinalizer(client, 'SeerComponent', component, COMPONENT_IN_USE_FINALIZER);
+    else if (plan.finalizer === 'wait') this.queue.enqueueAfter(key, 500);
+
+    const instances = pods.filter((p) => p.metadata.labels?.[COMPONENT_LABEL] === name);
+    await this.writeStatus(component, plan.dependents, instances, plan.wanted);
   }
 
   private async createInstance(component: SeerComponent, node: string, hash: string): Promise<void> {
@@ -161,27 +139,6 @@ export class ComponentController implements Controller {
       await this.ctx.client.delete('SeerPod', pod.metadata.name ?? '', pod.metadata.namespace);
     } catch (error) {
       if (!isNotFound(error)) throw error;
-    }
-  }
-
-  /** The in-use finalizer stays while pods require the component, and goes once none does. */
-  private async protect(component: SeerComponent, dependents: SeerPod[], deleting: boolean): Promise<void> {
-    const has = (component.metadata.finalizers ?? []).includes(COMPONENT_IN_USE_FINALIZER);
-    const { client } = this.ctx;
-    if (dependents.length > 0 && !has && !deleting) {
-      await addFinalizer(client, 'SeerComponent', component, COMPONENT_IN_USE_FINALIZER);
-    } else if (dependents.length === 0 && has) {
-      // Let it go only once its instances are gone too (deleting them happened above).
-      const instancesLeft = this.ctx.caches.pods
-        .list()
-        .some(
-          (p) =>
-            p.metadata.namespace === component.metadata.namespace &&
-            p.metadata.labels?.[COMPONENT_LABEL] === component.metadata.name,
-        );
-      if (!deleting || !instancesLeft)
-        await removeFinalizer(client, 'SeerComponent', component, COMPONENT_IN_USE_FINALIZER);
-      else this.queue.enqueueAfter(objectKey(component), 500);
     }
   }
 
@@ -240,7 +197,8 @@ export class ComponentController implements Controller {
             ),
       ],
     };
-    if (JSON.stringify(status) === JSON.stringify(component.status)) return;
+    // Key order differs between what is built here and what the API server returns.
+    if (canonicalJson(status) === canonicalJson(component.status)) return;
     try {
       await this.ctx.client.patchStatus(
         'SeerComponent',

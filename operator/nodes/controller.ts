@@ -1,7 +1,6 @@
 import {
   AGENT_FINALIZER,
   CONDITION_STATUS,
-  DEPLOYMENT_LABEL,
   NODE_CONDITION,
   NODE_LEASE_NAMESPACE,
   NODE_PHASE,
@@ -13,6 +12,7 @@ import { errorMessage, isNotFound } from '../../kube/errors.js';
 import { removeFinalizer } from '../../kube/finalizers.js';
 import { Informer } from '../../kube/informer.js';
 import { QueueController } from '../runtime/controller.js';
+import { planNode, type NodeTimeouts } from './lifecycle-plan.js';
 import type { Controller, OperatorContext } from '../runtime/context.js';
 
 interface Lease {
@@ -20,12 +20,7 @@ interface Lease {
   spec?: { renewTime?: string; holderIdentity?: string };
 }
 
-export interface NodeLifecycleOptions {
-  /** A node whose Lease has not been renewed for this long is Unknown. */
-  gracePeriodMs: number;
-  /** A node Unknown for this long has its deployment-owned pods released, to be replaced elsewhere. */
-  evictionTimeoutMs: number;
-}
+export type NodeLifecycleOptions = NodeTimeouts;
 
 /**
  * Watches node heartbeats (Leases). A node whose agent stops renewing within the grace period gets
@@ -107,21 +102,13 @@ export class NodeLifecycleController implements Controller {
     const node = this.ctx.caches.nodes.get(name);
     if (!node) return;
     const silent = this.silentFor(name);
-    const { gracePeriodMs, evictionTimeoutMs } = this.options;
-    if (silent < gracePeriodMs) {
-      if (node.status?.phase === NODE_PHASE.Unknown) await this.markReady(node);
-      this.queue.enqueueAfter(name, gracePeriodMs - silent + 100);
-      return;
-    }
-    if (node.status?.phase !== NODE_PHASE.Unknown) await this.markUnknown(node, silent);
     const pods = this.ctx.caches.pods.list().filter((p) => p.spec.node_name === name);
-    for (const pod of pods)
-      if (pod.status?.phase !== 'Unknown' && !pod.metadata.deletionTimestamp) await this.podUnknown(pod);
-    if (silent >= gracePeriodMs + evictionTimeoutMs) {
-      for (const pod of pods) if (pod.metadata.labels?.[DEPLOYMENT_LABEL]) await this.release(pod, name);
-    } else {
-      this.queue.enqueueAfter(name, gracePeriodMs + evictionTimeoutMs - silent + 100);
-    }
+    const plan = planNode(node, pods, silent, this.options);
+    if (plan.mark === 'Ready') await this.markReady(node);
+    if (plan.mark === 'Unknown') await this.markUnknown(node, silent);
+    for (const pod of plan.podsUnknown) await this.podUnknown(pod);
+    for (const pod of plan.release) await this.release(pod, name);
+    if (plan.recheckAfterMs !== undefined) this.queue.enqueueAfter(name, plan.recheckAfterMs);
   }
 
   private async markUnknown(node: SeerNode, silentMs: number): Promise<void> {
