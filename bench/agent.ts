@@ -1,14 +1,18 @@
 /**
- * seer-agent against a real API server: resident memory idle and with 100 managed processes, and the
- * time from a bound pod's creation to Running in its status (package cached), over 100 pods.
+ * seer-agent against a real API server: resident memory idle and with 100 managed processes, the
+ * time from a bound pod's creation to Running in its status (package cached), over 100 pods, and the
+ * CPU time (user + system, from /proc/<pid>/stat) the agent spends over BENCH_CPU_SECONDS (20 s)
+ * idle, with its 100 processes as children, and with the same 100 processes adopted by a second
+ * agent (not its children: their exits are found by watching /proc), in three windows.
  * Targets: 60 MB idle, 120 MB with 100 processes; p50 300 ms, p99 1 s.
- * Baselines in the same run: a bare Node.js process with the Kubernetes client loaded (memory), and
- * a "null agent" that marks each pod Running as soon as its watch sees it (the API and watch floor).
+ * Baselines in the same run: a bare Node.js process with the Kubernetes client loaded (memory), a
+ * "null agent" that marks each pod Running as soon as its watch sees it (the API and watch floor),
+ * and the idle agent's CPU time (heartbeats and watches, no process).
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SeerPod } from '../api/types.js';
 import { RestClient } from '../kube/rest.js';
@@ -19,10 +23,32 @@ import { startTestCluster } from '../test/support/control-plane.js';
 import { makePackage, seerPod } from '../test/support/pods.js';
 
 const PODS = Number(process.env.BENCH_PODS ?? 100);
+const CPU_SECONDS = Number(process.env.BENCH_CPU_SECONDS ?? 20);
+const CLOCK_TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
 
 async function rssMb(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024;
+}
+
+/** User + system CPU time of `pid` so far, in ms (fields 14 and 15 of /proc/<pid>/stat). */
+async function cpuMs(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
+}
+
+/** CPU time `pid` spends over CPU_SECONDS, as ms and as a share of one core. */
+async function cpuOver(pid: number): Promise<{ ms: number; percent: number }> {
+  const before = await cpuMs(pid);
+  const began = performance.now();
+  await sleep(CPU_SECONDS * 1000);
+  const ms = (await cpuMs(pid)) - before;
+  return { ms, percent: (100 * ms) / (performance.now() - began) };
+}
+
+function describeCpu(samples: { ms: number; percent: number }[]): string {
+  return samples.map((s) => `${s.ms.toFixed(0)} ms (${s.percent.toFixed(2)} %)`).join(', ');
 }
 
 function percentile(samples: number[], p: number): number {
@@ -105,6 +131,7 @@ try {
   });
   await sleep(5000);
   const idle = await rssMb(agent.child.pid ?? 0);
+  const idleCpu = await cpuOver(agent.child.pid ?? 0);
   const bareRss = await rssMb(bare.pid ?? 0);
   bare.kill();
 
@@ -114,6 +141,28 @@ try {
   const latencies = await bindToRunning(client, 'bench', names, pkg.reference, pkg.digest);
   await sleep(3000);
   const loaded = await rssMb(agent.child.pid ?? 0);
+  const childrenCpu = await cpuOver(agent.child.pid ?? 0);
+
+  // A second agent on the same root adopts every process the first one leaves running.
+  await agent.stop();
+  const adopting = await startAgentProcess({
+    nodeName: 'bench',
+    root: path.join(work, 'root'),
+    kubeconfig: cluster.kubeconfig,
+    logFile: path.join(work, 'bench-agent-adopting.log'),
+    args: ['--log-level', 'info'],
+  });
+  await eventually(
+    'every process adopted',
+    async () =>
+      (await adopting.log()).split('\n').filter((line) => line.includes('"adopted":true')).length ===
+      PODS + 1,
+    120_000,
+    200,
+  );
+  await sleep(3000);
+  const adoptedCpu: { ms: number; percent: number }[] = [];
+  for (let window = 0; window < 3; window++) adoptedCpu.push(await cpuOver(adopting.child.pid ?? 0));
 
   const floor = await nullAgent(client, 'null-node');
   const baseline = await bindToRunning(
@@ -135,6 +184,10 @@ try {
   console.log(
     `baseline null agent (n=${baseline.length})  p50 ${percentile(baseline, 50).toFixed(0)} ms  p99 ${percentile(baseline, 99).toFixed(0)} ms`,
   );
+  console.log(`agent CPU over ${CPU_SECONDS} s:`);
+  console.log(`  baseline: idle, no process       ${describeCpu([idleCpu])}`);
+  console.log(`  ${PODS} processes, its children     ${describeCpu([childrenCpu])}`);
+  console.log(`  ${PODS} processes, adopted          ${describeCpu(adoptedCpu)}`);
   const started = (await agent.log())
     .split('\n')
     .filter((line) => line.includes('"pod started"'))
@@ -154,7 +207,7 @@ try {
     120_000,
     500,
   );
-  await agent.stop();
+  await adopting.stop();
 } finally {
   await cluster.stop();
   await rm(work, { recursive: true, force: true });

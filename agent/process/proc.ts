@@ -70,13 +70,23 @@ export function killGroupRemnants(pgid: number, leaderStartTime: number | undefi
   }
 }
 
-/** Live (non-zombie) processes in process group `pgid`, found by scanning /proc. */
-export function groupMembers(pgid: number): number[] {
-  const members: number[] = [];
+/** False when nothing at all is left in group `pgid`, not even a zombie (one syscall, no /proc scan). */
+export function groupExists(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
+/** The process groups that have a live (non-zombie) member, found by one scan of /proc. */
+export function liveGroups(): Set<number> {
+  const groups = new Set<number>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     const stat = readProcStat(Number(entry));
-    if (stat && stat.pgrp === pgid && stat.state !== 'Z' && stat.state !== 'X') members.push(Number(entry));
+    if (stat && stat.state !== 'Z' && stat.state !== 'X') groups.add(stat.pgrp);
   }
-  return members;
+  return groups;
 }

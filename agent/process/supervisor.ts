@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import pino, { type Logger } from 'pino';
 import { DEFAULT_BACKOFF, RestartBackoff, type BackoffSettings } from './backoff.js';
 import { processEnvironment } from './environment.js';
@@ -18,7 +17,8 @@ import { fileSize, logPaths, logTail, type LogPaths } from './log-files.js';
 import { DEFAULT_LOG_ROTATION, LogRotator, type LogRotationSettings } from './log-rotation.js';
 import { ProbeWorker } from './probe-worker.js';
 import type { ProbeResult, ProbeTarget } from './probes.js';
-import { groupMembers, isRunning, killGroupRemnants } from './proc.js';
+import { isRunning, killGroupRemnants } from './proc.js';
+import { processWatcher } from './process-watcher.js';
 import type { ProcessSpec } from './spec.js';
 import { readStateFile, writeStateFile, type PersistedContainer } from './state-file.js';
 import {
@@ -40,7 +40,7 @@ export interface SupervisorOptions {
   startTimeoutMs?: number;
   /** Bound on reload and restart commands. Default 60 s. */
   commandTimeoutMs?: number;
-  /** How often a process that is not our child (daemon, adopted) is checked. Default 50 ms. */
+  /** How often, at least, a process that is not our child (daemon, adopted) is checked. Default 50 ms. */
   pollIntervalMs?: number;
 }
 
@@ -595,8 +595,7 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
   private async terminate(run: WatchedProcess, steps: string[]): Promise<void> {
     await this.endProcess(run, steps);
     if (!run.signalsGroup || this.detached) return;
-    const deadline = Date.now() + SIGKILL_WAIT_MS;
-    while (groupMembers(run.pid).length > 0 && Date.now() < deadline) await sleep(10);
+    await processWatcher.groupEmpty(run.pid, SIGKILL_WAIT_MS);
   }
 
   private async endProcess(run: WatchedProcess, steps: string[]): Promise<void> {

@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { isRunning, readProcStat, sendSignal } from './proc.js';
+import { processWatcher } from './process-watcher.js';
 
 /**
  * Where the supervised process came from: `child` is ours (exit code known); `daemon` forked away
@@ -56,8 +57,8 @@ export class WatchedProcess {
   }
 
   /**
-   * A process that is not our child: no exit event ever comes, so it is polled (cheap: one read of
-   * /proc/<pid>/stat), and a changed start time means the pid now belongs to someone else.
+   * A process that is not our child: no exit event ever comes, so the agent's process watcher looks
+   * for it in /proc at least every `intervalMs`; a changed start time means the pid is someone else's.
    */
   static polled(
     pid: number,
@@ -68,10 +69,9 @@ export class WatchedProcess {
     intervalMs: number,
   ): WatchedProcess {
     const watched = new WatchedProcess(pid, startTime, startedAt, origin, signalsGroup);
-    const timer = setInterval(() => {
-      if (!isRunning(pid, startTime)) watched.finish({ known: false, at: new Date() });
-    }, intervalMs);
-    watched.unwatch = () => clearInterval(timer);
+    watched.unwatch = processWatcher.watch(pid, startTime, intervalMs, () =>
+      watched.finish({ known: false, at: new Date() }),
+    );
     return watched;
   }
 
