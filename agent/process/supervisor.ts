@@ -3,8 +3,8 @@ import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import { DEFAULT_BACKOFF, RestartBackoff, type BackoffSettings } from './backoff.js';
 import { processEnvironment } from './environment.js';
+import { adoptRunning, planAdoption, recordedProcessAlive, type Adoption } from './adoption.js';
 import {
-  awaitPidFile,
   describeCommandResult,
   launchForeground,
   launchForking,
@@ -17,8 +17,14 @@ import { fileSize, logPaths, logTail, type LogPaths } from './log-files.js';
 import { DEFAULT_LOG_ROTATION, LogRotator, type LogRotationSettings } from './log-rotation.js';
 import { ProbeWorker } from './probe-worker.js';
 import type { ProbeResult, ProbeTarget } from './probes.js';
-import { isRunning, killGroupRemnants } from './proc.js';
+import { killGroupRemnants } from './proc.js';
 import { processWatcher } from './process-watcher.js';
+import {
+  replacedState,
+  restartedDaemon,
+  RestartCommandWindow,
+  runRestartCommand,
+} from './restart-command.js';
 import type { ProcessSpec } from './spec.js';
 import { readStateFile, writeStateFile, type PersistedContainer } from './state-file.js';
 import {
@@ -28,6 +34,16 @@ import {
   type ContainerStateTerminated,
   type ContainerStatus,
 } from './status.js';
+import {
+  afterExit,
+  afterStartFailure,
+  persistedPhase,
+  restoreEvent,
+  transition,
+  TRANSITIONS,
+  type Phase,
+  type SupervisorEvent,
+} from './supervisor-states.js';
 import { terminatedState, type ExitCause } from './termination.js';
 import { resolveUser, type UserIdentity } from './user.js';
 import { WatchedProcess, type ExitInfo } from './watched-process.js';
@@ -44,14 +60,13 @@ export interface SupervisorOptions {
   pollIntervalMs?: number;
 }
 
-/**
- * `starting`: a launch is under way; `backoff`: an automatic restart is due; `stopping`: the stop
- * sequence is running; `stopped`: told to stop; `exited`: ended and the policy says no restart;
- * `failed`: could not start and the policy says no retry.
- */
-type Phase = 'idle' | 'starting' | 'running' | 'stopping' | 'backoff' | 'stopped' | 'exited' | 'failed';
-
 const SIGKILL_WAIT_MS = 10_000;
+
+/** What a transition changes in the reported state besides the phase. */
+interface StateChange {
+  state?: ContainerState;
+  lastState?: ContainerState;
+}
 
 let silentLogger: Logger | undefined;
 
@@ -68,7 +83,8 @@ function errorMessage(error: unknown): string {
  * probes and requests (stop, reload, restart). Emits 'status' whenever the observable status changes.
  *
  * All state changes go through one queue, so a stop requested during a restart waits for it and then
- * stops the new process. A requested restart does not count in `restart_count`, which counts what the
+ * stops the new process; every change of phase goes through `enter()` and the table in
+ * supervisor-states.ts. A requested restart does not count in `restart_count`, which counts what the
  * restart policy did (as in Kubernetes, where it signals trouble).
  */
 export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus] }> {
@@ -87,9 +103,7 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
   private stderrOffset = 0;
   /** Set by whoever ends the process on purpose, read when its exit arrives. */
   private exitCause: ExitCause | undefined;
-  private restartCommandRunning = false;
-  /** Foreground mode: exits until then follow a restart command and are not crashes. */
-  private restartCommandUntil = 0;
+  private readonly restartWindow = new RestartCommandWindow();
   private state: ContainerState = { waiting: { reason: WaitingReason.ContainerCreating } };
   private lastState: ContainerState | undefined;
   private restartCount = 0;
@@ -145,22 +159,7 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
       if (!saved) return false;
       this.detached = false;
       this.restore(saved);
-      switch (saved.phase) {
-        case 'running':
-          return this.adoptRunning(saved);
-        case 'backoff': {
-          this.rotator.start();
-          const due = saved.backoff.next_restart_at ? Date.parse(saved.backoff.next_restart_at) : Date.now();
-          this.state = saved.state;
-          this.scheduleRestart(Math.max(0, due - Date.now()));
-          return false;
-        }
-        default:
-          this.phase = saved.phase;
-          this.state = saved.state;
-          this.notify();
-          return false;
-      }
+      return this.carryOut(planAdoption(saved));
     });
   }
 
@@ -171,18 +170,16 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
   stop(message = 'stopped by the agent'): Promise<void> {
     return this.serial(async () => {
       this.clearBackoffTimer();
+      let state: ContainerState | undefined;
       if (this.run) {
         await this.stopRun(this.run, message);
       } else if (this.phase === 'backoff' || this.phase === 'starting') {
-        this.state = {
+        state = {
           terminated: { reason: TerminatedReason.Stopped, message, finished_at: new Date().toISOString() },
         };
       }
       if (this.phase === 'idle') return;
-      this.phase = 'stopped';
-      this.rotator.stop();
-      this.persist();
-      this.notify();
+      this.enter('stopped', { state });
     });
   }
 
@@ -216,7 +213,7 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
       const command = this.spec.commands.restart;
       const run = this.run;
       if (command && run) {
-        await this.runRestartCommand(run, command);
+        await this.restartWithCommand(run, command);
         return;
       }
       if (run) await this.stopRun(run, 'restarted on request');
@@ -244,6 +241,7 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
     this.stopProbes();
     this.rotator.stop();
     this.run?.release();
+    // What the next agent adopts: the state file as of now.
     if (this.phase !== 'idle') this.persist();
   }
 
@@ -275,11 +273,11 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
   private async launch(asRestart: boolean): Promise<void> {
     this.clearBackoffTimer();
     if (asRestart) this.restartCount += 1;
-    this.phase = 'starting';
     this.ready = false;
     if (this.spec.mode === 'forking') {
-      this.state = { waiting: { reason: WaitingReason.Starting } };
-      this.notify();
+      this.enter('launch-daemon', { state: { waiting: { reason: WaitingReason.Starting } } });
+    } else {
+      this.enter('launch');
     }
     let launched: Launched;
     try {
@@ -304,18 +302,22 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
     this.attach(launched.process);
   }
 
-  private attach(run: WatchedProcess): void {
+  /** Watches `run` as the container's process from now on (its exit handled by onExit, its probes started). */
+  private attach(run: WatchedProcess, lastState?: ContainerState): void {
     this.run = run;
-    this.phase = 'running';
-    this.state = { running: { pid: run.pid, started_at: run.startedAt.toISOString() } };
-    this.persist();
     if (this.detached) {
+      // Launched while the agent shut down: recorded for the next agent, not watched here.
+      this.enter('run', { state: this.runningState(run), lastState });
       run.release();
       return;
     }
     void run.exited.then((exit) => this.onExit(run, exit));
     this.startProbes(run);
-    this.notify();
+    this.enter('run', { state: this.runningState(run), lastState });
+  }
+
+  private runningState(run: WatchedProcess): ContainerState {
+    return { running: { pid: run.pid, started_at: run.startedAt.toISOString() } };
   }
 
   private async startNow(): Promise<void> {
@@ -324,12 +326,8 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
       const saved = await this.readSaved();
       if (saved) {
         this.restore(saved);
-        if (
-          saved.phase === 'running' &&
-          saved.pid !== undefined &&
-          isRunning(saved.pid, saved.proc_start_time)
-        ) {
-          await this.adoptRunning(saved);
+        if (saved.phase === 'running' && recordedProcessAlive(saved)) {
+          await this.carryOut(adoptRunning(saved));
           return;
         }
         this.state = saved.state;
@@ -337,7 +335,6 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
     }
     if (this.state.terminated) this.lastState = this.state;
     this.backoff.reset();
-    this.rotator.start();
     await this.launch(false);
   }
 
@@ -358,44 +355,42 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
     this.execs = saved.execs ?? true;
   }
 
-  private async adoptRunning(saved: PersistedContainer): Promise<boolean> {
-    const pid = saved.pid;
-    this.rotator.start();
-    if (pid !== undefined && isRunning(pid, saved.proc_start_time)) {
-      try {
-        await this.commandContext();
-      } catch (error) {
-        this.logger.warn({ err: error }, 'cannot resolve the user: commands and exec probes will fail');
+  /** Does what adoption found: watch the live process, report the ended one, restart, or stay settled. */
+  private async carryOut(adoption: Adoption): Promise<boolean> {
+    switch (adoption.kind) {
+      case 'alive': {
+        try {
+          await this.commandContext();
+        } catch (error) {
+          this.logger.warn({ err: error }, 'cannot resolve the user: commands and exec probes will fail');
+        }
+        this.stderrOffset = fileSize(this.logs.stderr);
+        this.logger.info({ pid: adoption.pid, restart_count: this.restartCount }, 'adopted running process');
+        this.attach(
+          WatchedProcess.polled(
+            adoption.pid,
+            adoption.startTime,
+            adoption.startedAt,
+            'adopted',
+            adoption.signalsGroup,
+            this.pollIntervalMs,
+          ),
+        );
+        return true;
       }
-      this.stderrOffset = fileSize(this.logs.stderr);
-      const startedAt = saved.started_at ? new Date(saved.started_at) : new Date();
-      const signalsGroup = saved.signals_group ?? true;
-      this.logger.info({ pid, restart_count: this.restartCount }, 'adopted running process');
-      this.attach(
-        WatchedProcess.polled(
-          pid,
-          saved.proc_start_time,
-          startedAt,
-          'adopted',
-          signalsGroup,
-          this.pollIntervalMs,
-        ),
-      );
-      return true;
+      case 'gone':
+        if (adoption.pid !== undefined && adoption.killGroup)
+          killGroupRemnants(adoption.pid, adoption.startTime);
+        this.logger.info({ pid: adoption.pid }, 'process exited while the agent was not watching');
+        this.afterTermination(adoption.terminated, undefined, false);
+        return false;
+      case 'due':
+        this.scheduleRestart(adoption.delayMs, { state: adoption.state });
+        return false;
+      case 'settled':
+        this.enter(restoreEvent(adoption.phase), { state: adoption.state });
+        return false;
     }
-    if (pid !== undefined && saved.signals_group) killGroupRemnants(pid, saved.proc_start_time);
-    const terminated: ContainerStateTerminated = {
-      reason: TerminatedReason.Unknown,
-      message:
-        pid === undefined
-          ? 'the previous agent stopped before the process was recorded'
-          : `process ${pid} exited while the agent was not watching; its exit code is unknown`,
-      finished_at: new Date().toISOString(),
-    };
-    if (saved.started_at) terminated.started_at = saved.started_at;
-    this.logger.info({ pid }, 'process exited while the agent was not watching');
-    this.afterTermination(terminated, undefined, false);
-    return false;
   }
 
   private onExit(run: WatchedProcess, exit: ExitInfo): void {
@@ -407,24 +402,19 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
     if (run.signalsGroup) killGroupRemnants(run.pid, run.startTime);
     let cause: ExitCause = this.exitCause ?? { kind: 'exited' };
     this.exitCause = undefined;
-    if (cause.kind === 'exited' && (this.restartCommandRunning || Date.now() <= this.restartCommandUntil)) {
-      cause = { kind: 'restart-command' };
-    }
+    if (cause.kind === 'exited' && this.restartWindow.covers()) cause = { kind: 'restart-command' };
     const terminated = terminatedState(exit, run, cause, () => logTail(this.logs.stderr, this.stderrOffset));
     this.logger.info({ pid: run.pid, ...terminated }, 'process ended');
     if (this.phase === 'stopping') {
       // stop() or restart() is waiting for this exit and decides what follows.
-      this.state = { terminated };
-      this.persist();
-      this.notify();
+      this.enter('end-while-stopping', { state: { terminated } });
       return;
     }
     if (cause.kind === 'restart-command') {
-      this.lastState = { terminated };
-      this.phase = 'starting';
-      this.state = { waiting: { reason: WaitingReason.Starting, message: 'restarting on request' } };
-      this.persist();
-      this.notify();
+      this.enter('end-for-restart-command', {
+        lastState: { terminated },
+        state: { waiting: { reason: WaitingReason.Starting, message: 'restarting on request' } },
+      });
       // In forking mode the running restart() picks the new daemon from the pid file.
       if (this.spec.mode === 'foreground') void this.serial(() => this.relaunchAfterRestartCommand());
       return;
@@ -442,19 +432,13 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
     terminated: ContainerStateTerminated,
     ranMs: number | undefined,
     succeeded: boolean,
-  ) {
-    const policy = this.spec.restart_policy;
-    if (policy === 'never' || (policy === 'on_failure' && succeeded)) {
-      this.phase = 'exited';
-      this.state = { terminated };
-      this.rotator.stop();
-      this.persist();
-      this.notify();
+  ): void {
+    const next = afterExit(this.spec.restart_policy, succeeded, () => this.backoff.next(ranMs));
+    if (next.event === 'finish') {
+      this.enter('finish', { state: { terminated } });
       return;
     }
-    this.lastState = { terminated };
-    this.state = { terminated };
-    this.scheduleRestart(this.backoff.next(ranMs));
+    this.scheduleRestart(next.delayMs, { lastState: { terminated }, state: { terminated } });
   }
 
   private startFailed(error: unknown): void {
@@ -463,39 +447,37 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
     this.logger.warn({ reason: failure.reason, message: failure.message }, 'process could not be started');
     // A user that cannot be resolved now may exist at the next attempt.
     if (this.spec.user) this.context = undefined;
-    if (this.spec.restart_policy === 'never') {
-      this.phase = 'failed';
-      this.state = { waiting: { reason: failure.reason, message: failure.message } };
-      this.rotator.stop();
-      this.persist();
-      this.notify();
+    const next = afterStartFailure(this.spec.restart_policy, () => this.backoff.next(undefined));
+    if (next.event === 'give-up') {
+      this.enter('give-up', { state: { waiting: { reason: failure.reason, message: failure.message } } });
       return;
     }
-    this.lastState = {
-      terminated: { reason: failure.reason, message: failure.message, finished_at: new Date().toISOString() },
-    };
-    this.scheduleRestart(this.backoff.next(undefined));
+    this.scheduleRestart(next.delayMs, {
+      lastState: {
+        terminated: {
+          reason: failure.reason,
+          message: failure.message,
+          finished_at: new Date().toISOString(),
+        },
+      },
+    });
   }
 
-  private scheduleRestart(delayMs: number): void {
-    this.phase = 'backoff';
+  /** Enters `backoff`; the restart follows at once or, in CrashLoopBackOff, after `delayMs`. */
+  private scheduleRestart(delayMs: number, change: StateChange = {}): void {
     this.nextRestartAt = new Date(Date.now() + delayMs);
-    if (delayMs > 0) {
-      this.state = {
-        waiting: {
-          reason: WaitingReason.CrashLoopBackOff,
-          message: `back-off ${formatDelay(delayMs)} restarting failed container ${this.spec.name}`,
-        },
-      };
-    }
-    this.persist();
-    if (this.detached) return;
     if (delayMs === 0) {
       // Straight to the new process: no intermediate status for the pod-sync layer to publish.
-      void this.serial(() => this.restartAfterBackoff());
+      this.enter('restart-now', change);
+      if (!this.detached) void this.serial(() => this.restartAfterBackoff());
       return;
     }
-    this.notify();
+    const message = `back-off ${formatDelay(delayMs)} restarting failed container ${this.spec.name}`;
+    this.enter('back-off', {
+      ...change,
+      state: { waiting: { reason: WaitingReason.CrashLoopBackOff, message } },
+    });
+    if (this.detached) return;
     this.backoffTimer = setTimeout(() => {
       this.backoffTimer = undefined;
       void this.serial(() => this.restartAfterBackoff());
@@ -562,17 +544,16 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
     this.exitCause = cause;
     this.stopProbes();
     this.ready = false;
-    this.notify();
+    this.enter('liveness-failed');
     await this.terminate(run, cause.steps);
   }
 
   private async stopRun(run: WatchedProcess, message: string): Promise<void> {
-    this.phase = 'stopping';
     const cause: ExitCause = { kind: 'stopped', message, steps: [] };
     this.exitCause = cause;
     this.stopProbes();
     this.ready = false;
-    this.notify();
+    this.enter('stop');
     await this.terminate(run, cause.steps);
   }
 
@@ -628,53 +609,40 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
     await this.waitGone(run, 0);
   }
 
-  private async runRestartCommand(run: WatchedProcess, command: string): Promise<void> {
+  /** restart() with a restart command: the process may go on, end (started again), or be replaced (forking). */
+  private async restartWithCommand(run: WatchedProcess, command: string): Promise<void> {
     const context = await this.commandContext();
-    const since = fileSize(this.logs.stderr);
-    this.restartCommandRunning = true;
-    let result;
-    try {
-      result = await runCommand(command, context, this.commandTimeoutMs);
-    } finally {
-      this.restartCommandRunning = false;
-    }
-    if (this.spec.mode === 'foreground') {
-      // An exit shortly after the command returned is still its doing (a signal takes a moment to act).
-      this.restartCommandUntil = Date.now() + this.spec.stop_timeout_seconds * 1000;
-    } else if (this.spec.pid_file) {
+    const foreground = this.spec.mode === 'foreground';
+    const failure = await runRestartCommand(
+      command,
+      context,
+      this.commandTimeoutMs,
+      this.restartWindow,
+      foreground ? this.spec.stop_timeout_seconds * 1000 : undefined,
+    );
+    if (!foreground && this.spec.pid_file) {
       await this.followPidFile(run, path.resolve(context.directory, this.spec.pid_file));
     }
-    if (result.timedOut || result.code !== 0) {
-      const tail = logTail(this.logs.stderr, since);
-      throw new Error(
-        `${describeCommandResult('restart', result, this.commandTimeoutMs)}${tail ? `: ${tail}` : ''}`,
-      );
-    }
+    if (failure) throw failure;
   }
 
   /** After a forking restart command: supervise whatever process the pid file names now. */
   private async followPidFile(previous: WatchedProcess, pidFile: string): Promise<void> {
     let found;
     try {
-      found = await awaitPidFile(pidFile, Date.now() + this.startTimeoutMs, undefined, 0);
+      found = await restartedDaemon(pidFile, this.startTimeoutMs);
     } catch (error) {
       if (!this.run) this.startFailed(error);
       return;
     }
     const current = this.run;
     if (current && current.pid === found.pid && current.startTime === found.startTime) return;
+    let lastState: ContainerState | undefined;
     if (current) {
       current.release();
       this.run = undefined;
       this.stopProbes();
-      this.lastState = {
-        terminated: {
-          reason: TerminatedReason.Stopped,
-          message: `restart command replaced process ${previous.pid} with ${found.pid}`,
-          started_at: previous.startedAt.toISOString(),
-          finished_at: new Date().toISOString(),
-        },
-      };
+      lastState = replacedState(previous, found.pid);
     }
     this.attach(
       WatchedProcess.polled(
@@ -685,16 +653,33 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
         found.leadsGroup,
         this.pollIntervalMs,
       ),
+      lastState,
     );
+  }
+
+  /**
+   * The one place the phase changes: the table says whether `event` may happen now, the next phase
+   * and what follows; the state file and the status listeners learn of it here.
+   */
+  private enter(event: SupervisorEvent, change: StateChange = {}): void {
+    let next = transition(this.phase, event);
+    if (!next) {
+      // A path the table does not know of: carried out all the same, and reported to be looked at.
+      this.logger.error({ phase: this.phase, event }, 'supervisor transition outside its table');
+      next = TRANSITIONS[event];
+    }
+    this.phase = next.to;
+    if (change.lastState) this.lastState = change.lastState;
+    if (change.state) this.state = change.state;
+    if (next.logs === 'rotate' && !this.detached) this.rotator.start();
+    else if (next.logs === 'stop-rotating') this.rotator.stop();
+    if (next.persist) this.persist();
+    if (next.notify === true || (next.notify === 'unless-detached' && !this.detached)) this.notify();
   }
 
   private persist(): void {
     const run = this.run;
-    let phase: PersistedContainer['phase'];
-    if (this.phase === 'running' || this.phase === 'stopping') phase = 'running';
-    else if (this.phase === 'starting' || this.phase === 'backoff' || this.phase === 'idle')
-      phase = 'backoff';
-    else phase = this.phase;
+    const phase = persistedPhase(this.phase);
     const saved: PersistedContainer = {
       version: 1,
       name: this.spec.name,
