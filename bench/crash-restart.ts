@@ -6,8 +6,9 @@
  *  - crash → status running: the supervisor has spawned the new process and says so.
  *  - crash → first output:   the new process has started and written its first line (to its log file).
  *  - adopted:                the same for a process started by a previous supervisor, whose exit is
- *                            only seen by polling; killed right after adoption, so each sample
- *                            includes a full 50 ms poll interval (the worst case).
+ *                            only seen by the agent's periodic pass over /proc (process-watcher.ts);
+ *                            killed right after adoption, the only process watched, so each sample
+ *                            includes a full 50 ms interval (the worst case).
  * Baseline in the same run: a plain child_process.spawn of the same command until its first output.
  * Target: 150 ms for a first restart.
  */
