@@ -71,13 +71,8 @@ export async function unpackPackage(
   try {
     await mkdir(path.dirname(target), { recursive: true });
     staging = await mkdtemp(path.join(path.dirname(target), `.${path.basename(target)}.unpack-`));
-    const tree = await extract(archive, staging, caps);
-    // Checked again with the whole tree: a symlink may lead through another one defined after it.
-    for (const [name, linkTarget] of tree.symlinks()) {
-      if (!tree.symlinkStaysInside(name.split('/'), linkTarget)) {
-        throw refused(name, `is a symlink to "${linkTarget}", which resolves outside the package`);
-      }
-    }
+    const tree = await readEntries(archive, new Extraction(staging, caps));
+    checkSymlinksInWholeTree(tree);
     const metadata = await readMetadata(staging, tree);
     await replaceDirectory(staging, target);
     staging = undefined;
@@ -95,200 +90,317 @@ export async function unpackPackage(
   }
 }
 
-function extract(archive: string, root: string, caps: Required<UnpackLimits>): Promise<ArchiveTree> {
-  return new Promise((resolve, reject) => {
-    const tree = new ArchiveTree();
-    const directoryModes = new Map<string, number>([['', DEFAULT_DIRECTORY_MODE]]);
-    let entries = 0;
-    let bytes = 0;
-    let openFile: number | undefined;
-    let done = false;
+/**
+ * Checked again with the whole tree: a symlink may lead through another one defined after it, which
+ * the check made as each symlink arrived could not see.
+ */
+function checkSymlinksInWholeTree(tree: ArchiveTree): void {
+  for (const [name, linkTarget] of tree.symlinks()) {
+    if (!tree.symlinkStaysInside(name.split('/'), linkTarget)) {
+      throw refused(name, `is a symlink to "${linkTarget}", which resolves outside the package`);
+    }
+  }
+}
 
+/** One reading of an archive, as the entry handlers see it. */
+interface ReadRun {
+  /** True once the run has finished or failed; events after that are ignored. */
+  readonly settled: boolean;
+  /** Fails the run, unless it has already settled: stops reading and rejects with `error`. */
+  fail(error: unknown): void;
+}
+
+/** What is done with the entries of an archive while it is read. */
+interface EntrySink<T> {
+  /** Each entry in archive order. Throwing refuses the archive; the entry's data is then drained. */
+  entry(entry: ReadEntry, run: ReadRun): void;
+  /** After the last entry; its result is what the reading resolves to, a throw fails it. */
+  finish(): T;
+  /** Once, when the reading fails, before it rejects. */
+  abort(): void;
+}
+
+/**
+ * Reads a gzip'd tar and hands its entries to `sink`, one at a time and in order. Resolves with
+ * `sink.finish()` once the end-of-archive has been reached, or rejects with the first failure: the
+ * sink's, the file's, gzip's or tar's. Whichever comes first settles the promise and stops reading;
+ * nothing after it is acted on.
+ */
+function readEntries<T>(archive: string, sink: EntrySink<T>): Promise<T> {
+  return new Promise((resolve, reject) => {
     const input = createReadStream(archive, { highWaterMark: 1024 * 1024 });
     // zlib inflates on the thread pool while this thread parses and writes.
     const gunzip = createGunzip({ chunkSize: 256 * 1024 });
     const parser = new Parser({ strict: true });
 
+    let settled = false;
     const stopReading = () => {
       input.destroy();
       gunzip.destroy();
     };
-    const fail = (error: unknown) => {
-      if (done) return;
-      done = true;
-      if (openFile !== undefined) closeSync(openFile);
-      openFile = undefined;
-      stopReading();
-      reject(error);
+    const run: ReadRun = {
+      get settled() {
+        return settled;
+      },
+      fail(error: unknown) {
+        if (settled) return;
+        settled = true;
+        sink.abort();
+        stopReading();
+        reject(error);
+      },
     };
     const finish = () => {
-      if (done) return;
+      if (settled) return;
+      let result: T;
       try {
-        for (const [name, mode] of directoryModes) chmodSync(path.join(root, name), mode);
+        result = sink.finish();
       } catch (error) {
-        fail(error);
+        run.fail(error);
         return;
       }
-      done = true;
+      settled = true;
       // Whatever follows the end-of-archive blocks is never used, so it is not inflated either.
       stopReading();
-      resolve(tree);
-    };
-
-    const makeDirectory = (components: string[], mode: number) => {
-      const node = tree.get(components);
-      if (node && node.kind !== 'directory')
-        throw refused(components.join('/'), 'appears twice in the package');
-      if (!node) {
-        mkdirSync(path.join(root, ...components), OWNER_RWX);
-        tree.add(components, 'directory');
-      }
-      directoryModes.set(components.join('/'), mode);
-    };
-
-    /** Refuses a path through a symlink or a file, and creates the missing parent directories. */
-    const createParents = (entryPath: string, components: string[]) => {
-      const { refusal, missing } = tree.checkAncestors(components);
-      if (refusal) throw refused(entryPath, refusal);
-      for (const ancestor of missing) makeDirectory(ancestor, DEFAULT_DIRECTORY_MODE);
-    };
-
-    /** A file, symlink or hardlink never replaces anything: replacing a symlink would write through it. */
-    const createParentsOfNew = (entryPath: string, components: string[]) => {
-      createParents(entryPath, components);
-      if (tree.get(components)) throw refused(entryPath, 'appears twice in the package');
-    };
-
-    const writeFile = (entry: ReadEntry, components: string[]) => {
-      bytes += entry.size;
-      if (bytes > caps.maxBytes) {
-        throw refused(entry.path, `takes the package over its size limit of ${caps.maxBytes} bytes`);
-      }
-      createParentsOfNew(entry.path, components);
-      const fd = openSync(path.join(root, ...components), CREATE_FILE, 0o600);
-      openFile = fd;
-      tree.add(components, 'file');
-      const mode = (entry.mode || DEFAULT_FILE_MODE) & PERMISSION_BITS;
-      entry.on('end', () => {
-        if (done || openFile !== fd) return;
-        openFile = undefined;
-        try {
-          // fchmod, not the open mode: the umask would change that one.
-          fchmodSync(fd, mode);
-          closeSync(fd);
-        } catch (error) {
-          fail(error);
-        }
-      });
-      entry.on('data', (chunk: Buffer) => {
-        if (done) return;
-        try {
-          for (let written = 0; written < chunk.length;) written += writeSync(fd, chunk, written);
-        } catch (error) {
-          fail(error);
-        }
-      });
-    };
-
-    const handleEntry = (entry: ReadEntry) => {
-      entries += 1;
-      if (entries > caps.maxEntries) {
-        throw refused(
-          entry.path,
-          `is entry number ${entries}; a package may have at most ${caps.maxEntries}`,
-        );
-      }
-      const components = entryPathComponents(entry.path);
-      if (typeof components === 'string') throw refused(entry.path, components);
-      const isDirectory = entry.type === 'Directory' || entry.type === 'GNUDumpDir';
-      if (components.length === 0 && !isDirectory)
-        throw refused(entry.path, 'names the package root but is not a directory');
-      switch (entry.type) {
-        case 'Directory':
-        case 'GNUDumpDir': {
-          const mode = ((entry.mode || DEFAULT_DIRECTORY_MODE) & PERMISSION_BITS) | OWNER_RWX;
-          if (components.length === 0) {
-            directoryModes.set('', mode);
-          } else {
-            createParents(entry.path, components);
-            makeDirectory(components, mode);
-          }
-          entry.resume();
-          return;
-        }
-        case 'File':
-        case 'OldFile':
-        case 'ContiguousFile':
-          writeFile(entry, components);
-          return;
-        case 'SymbolicLink': {
-          const linkTarget = entry.linkpath ?? '';
-          if (!tree.symlinkStaysInside(components, linkTarget)) {
-            throw refused(entry.path, `is a symlink to "${linkTarget}", which resolves outside the package`);
-          }
-          createParentsOfNew(entry.path, components);
-          symlinkSync(linkTarget, path.join(root, ...components));
-          tree.add(components, 'symlink', linkTarget);
-          entry.resume();
-          return;
-        }
-        case 'Link': {
-          const linkTarget = entry.linkpath ?? '';
-          const targetComponents = entryPathComponents(linkTarget);
-          if (typeof targetComponents === 'string') {
-            throw refused(entry.path, `is a hardlink to "${linkTarget}", which ${targetComponents}`);
-          }
-          // A file the archive itself created (through no symlink), so the link cannot reach outside.
-          if (tree.get(targetComponents)?.kind !== 'file' || tree.checkAncestors(targetComponents).refusal) {
-            throw refused(
-              entry.path,
-              `is a hardlink to "${linkTarget}", which is not a file earlier in the package`,
-            );
-          }
-          createParentsOfNew(entry.path, components);
-          linkSync(path.join(root, ...targetComponents), path.join(root, ...components));
-          tree.add(components, 'file');
-          entry.resume();
-          return;
-        }
-        case 'CharacterDevice':
-          throw refused(entry.path, 'is a character device; packages may not contain device files');
-        case 'BlockDevice':
-          throw refused(entry.path, 'is a block device; packages may not contain device files');
-        case 'FIFO':
-          throw refused(entry.path, 'is a FIFO; packages may not contain FIFOs');
-        default:
-          throw refused(entry.path, `has an unsupported type (${entry.type})`);
-      }
+      resolve(result);
     };
 
     parser.on('entry', (entry: ReadEntry) => {
-      if (done) {
+      if (settled) {
         entry.resume();
         return;
       }
       try {
-        handleEntry(entry);
+        sink.entry(entry, run);
       } catch (error) {
         entry.resume();
-        fail(error);
+        run.fail(error);
       }
     });
     parser.on('ignoredEntry', (entry: ReadEntry) => {
-      fail(refused(entry.path, `has an unsupported type (${entry.type})`));
+      run.fail(refused(entry.path, unsupportedType(entry)));
     });
     parser.on('error', (error: Error) => {
-      fail(new PackageError('PackageRejected', `the package is not a valid tar archive: ${error.message}`));
+      run.fail(
+        new PackageError('PackageRejected', `the package is not a valid tar archive: ${error.message}`),
+      );
     });
     // 'eof' (the two zero blocks) comes after every entry before it has been handled.
     parser.on('eof', finish);
     parser.on('end', finish);
     gunzip.on('error', (error) => {
-      fail(new PackageError('PackageRejected', `the package is not valid gzip: ${error.message}`));
+      run.fail(new PackageError('PackageRejected', `the package is not valid gzip: ${error.message}`));
     });
-    input.on('error', fail);
+    input.on('error', (error) => run.fail(error));
     input.pipe(gunzip).pipe(parser as unknown as NodeJS.WritableStream);
   });
+}
+
+/** The package's caps, counted as entries arrive: every entry, and each file's size from its header. */
+class LimitCounter {
+  private entries = 0;
+  private bytes = 0;
+
+  constructor(private readonly caps: Required<UnpackLimits>) {}
+
+  /** Counts one more entry of any type, before anything about it is looked at. */
+  countEntry(entryPath: string): void {
+    this.entries += 1;
+    if (this.entries > this.caps.maxEntries) {
+      throw refused(
+        entryPath,
+        `is entry number ${this.entries}; a package may have at most ${this.caps.maxEntries}`,
+      );
+    }
+  }
+
+  /** Counts a file's declared size, before any of its bytes are written. */
+  countFileBytes(entryPath: string, size: number): void {
+    this.bytes += size;
+    if (this.bytes > this.caps.maxBytes) {
+      throw refused(entryPath, `takes the package over its size limit of ${this.caps.maxBytes} bytes`);
+    }
+  }
+}
+
+function isDirectoryEntry(entry: ReadEntry): boolean {
+  return entry.type === 'Directory' || entry.type === 'GNUDumpDir';
+}
+
+function unsupportedType(entry: ReadEntry): string {
+  return `has an unsupported type (${entry.type})`;
+}
+
+/** Why an entry of a type that is never unpacked is refused. */
+function refusedType(entry: ReadEntry): PackageError {
+  switch (entry.type) {
+    case 'CharacterDevice':
+      return refused(entry.path, 'is a character device; packages may not contain device files');
+    case 'BlockDevice':
+      return refused(entry.path, 'is a block device; packages may not contain device files');
+    case 'FIFO':
+      return refused(entry.path, 'is a FIFO; packages may not contain FIFOs');
+    default:
+      return refused(entry.path, unsupportedType(entry));
+  }
+}
+
+/**
+ * Extracts entries into `root`, a fresh private directory, checking each against the tree built so
+ * far (never against the disk). Every entry is first counted, then its path is checked, then it goes
+ * to the one function for its type; each of those refuses what it must before creating anything.
+ */
+class Extraction implements EntrySink<ArchiveTree> {
+  private readonly tree = new ArchiveTree();
+  private readonly limits: LimitCounter;
+  /** Final directory modes, set once every entry is in: a read-only directory could not be filled. */
+  private readonly directoryModes = new Map<string, number>([['', DEFAULT_DIRECTORY_MODE]]);
+  /** The file whose data is being written, closed if the run fails meanwhile. */
+  private openFile: number | undefined;
+
+  constructor(
+    private readonly root: string,
+    caps: Required<UnpackLimits>,
+  ) {
+    this.limits = new LimitCounter(caps);
+  }
+
+  entry(entry: ReadEntry, run: ReadRun): void {
+    this.limits.countEntry(entry.path);
+    const components = entryPathComponents(entry.path);
+    if (typeof components === 'string') throw refused(entry.path, components);
+    if (components.length === 0 && !isDirectoryEntry(entry))
+      throw refused(entry.path, 'names the package root but is not a directory');
+    switch (entry.type) {
+      case 'Directory':
+      case 'GNUDumpDir':
+        this.directory(entry, components);
+        return;
+      case 'File':
+      case 'OldFile':
+      case 'ContiguousFile':
+        this.file(entry, components, run);
+        return;
+      case 'SymbolicLink':
+        this.symlink(entry, components);
+        return;
+      case 'Link':
+        this.hardlink(entry, components);
+        return;
+      default:
+        throw refusedType(entry);
+    }
+  }
+
+  finish(): ArchiveTree {
+    for (const [name, mode] of this.directoryModes) chmodSync(path.join(this.root, name), mode);
+    return this.tree;
+  }
+
+  abort(): void {
+    if (this.openFile !== undefined) closeSync(this.openFile);
+    this.openFile = undefined;
+  }
+
+  /** A directory: created (or, if the archive already implied it, kept) with its mode applied at the end. */
+  private directory(entry: ReadEntry, components: string[]): void {
+    const mode = ((entry.mode || DEFAULT_DIRECTORY_MODE) & PERMISSION_BITS) | OWNER_RWX;
+    if (components.length === 0) {
+      this.directoryModes.set('', mode);
+    } else {
+      this.createParents(entry.path, components);
+      this.makeDirectory(components, mode);
+    }
+    entry.resume();
+  }
+
+  /** A regular file: counted against the size cap, created exclusively (never through a link), then filled. */
+  private file(entry: ReadEntry, components: string[], run: ReadRun): void {
+    this.limits.countFileBytes(entry.path, entry.size);
+    this.createParentsOfNew(entry.path, components);
+    const fd = openSync(path.join(this.root, ...components), CREATE_FILE, 0o600);
+    this.openFile = fd;
+    this.tree.add(components, 'file');
+    const mode = (entry.mode || DEFAULT_FILE_MODE) & PERMISSION_BITS;
+    entry.on('end', () => {
+      if (run.settled || this.openFile !== fd) return;
+      this.openFile = undefined;
+      try {
+        // fchmod, not the open mode: the umask would change that one.
+        fchmodSync(fd, mode);
+        closeSync(fd);
+      } catch (error) {
+        run.fail(error);
+      }
+    });
+    entry.on('data', (chunk: Buffer) => {
+      if (run.settled) return;
+      try {
+        for (let written = 0; written < chunk.length;) written += writeSync(fd, chunk, written);
+      } catch (error) {
+        run.fail(error);
+      }
+    });
+  }
+
+  /** A symlink: only one that resolves inside the package, given what the package holds so far. */
+  private symlink(entry: ReadEntry, components: string[]): void {
+    const linkTarget = entry.linkpath ?? '';
+    if (!this.tree.symlinkStaysInside(components, linkTarget)) {
+      throw refused(entry.path, `is a symlink to "${linkTarget}", which resolves outside the package`);
+    }
+    this.createParentsOfNew(entry.path, components);
+    symlinkSync(linkTarget, path.join(this.root, ...components));
+    this.tree.add(components, 'symlink', linkTarget);
+    entry.resume();
+  }
+
+  /** A hardlink: only to a file the archive itself created earlier, reached through no symlink. */
+  private hardlink(entry: ReadEntry, components: string[]): void {
+    const linkTarget = entry.linkpath ?? '';
+    const targetComponents = entryPathComponents(linkTarget);
+    if (typeof targetComponents === 'string') {
+      throw refused(entry.path, `is a hardlink to "${linkTarget}", which ${targetComponents}`);
+    }
+    // A file the archive itself created (through no symlink), so the link cannot reach outside.
+    if (
+      this.tree.get(targetComponents)?.kind !== 'file' ||
+      this.tree.checkAncestors(targetComponents).refusal
+    ) {
+      throw refused(
+        entry.path,
+        `is a hardlink to "${linkTarget}", which is not a file earlier in the package`,
+      );
+    }
+    this.createParentsOfNew(entry.path, components);
+    linkSync(path.join(this.root, ...targetComponents), path.join(this.root, ...components));
+    this.tree.add(components, 'file');
+    entry.resume();
+  }
+
+  private makeDirectory(components: string[], mode: number): void {
+    const node = this.tree.get(components);
+    if (node && node.kind !== 'directory')
+      throw refused(components.join('/'), 'appears twice in the package');
+    if (!node) {
+      mkdirSync(path.join(this.root, ...components), OWNER_RWX);
+      this.tree.add(components, 'directory');
+    }
+    this.directoryModes.set(components.join('/'), mode);
+  }
+
+  /** Refuses a path through a symlink or a file, and creates the missing parent directories. */
+  private createParents(entryPath: string, components: string[]): void {
+    const { refusal, missing } = this.tree.checkAncestors(components);
+    if (refusal) throw refused(entryPath, refusal);
+    for (const ancestor of missing) this.makeDirectory(ancestor, DEFAULT_DIRECTORY_MODE);
+  }
+
+  /** A file, symlink or hardlink never replaces anything: replacing a symlink would write through it. */
+  private createParentsOfNew(entryPath: string, components: string[]): void {
+    this.createParents(entryPath, components);
+    if (this.tree.get(components)) throw refused(entryPath, 'appears twice in the package');
+  }
 }
 
 async function readMetadata(root: string, tree: ArchiveTree): Promise<PackageMetadata | undefined> {
