@@ -18,9 +18,10 @@ import {
 import type { RegistryConfig } from './registry-config.js';
 import { SingleFlight } from './single-flight.js';
 
-/** The network side: got, the OCI client and transport helpers, loaded on the first remote fetch. */
+/** The network side: got, the OCI client, transport and auth helpers, loaded on the first remote fetch. */
 interface Remote {
   transport: typeof import('./transport.js');
+  auth: typeof import('./registry-auth.js');
   http: Got;
   oci: OciClient;
   RequestError: typeof import('got').RequestError;
@@ -100,14 +101,15 @@ export class PackageCache {
    */
   private loadRemote(): Promise<Remote> {
     this.remote ??= (async () => {
-      const [transport, { OciClient: Client }, { RequestError }] = await Promise.all([
+      const [transport, auth, { OciClient: Client }, { RequestError }] = await Promise.all([
         import('./transport.js'),
+        import('./registry-auth.js'),
         import('./oci.js'),
         import('got'),
       ]);
       const http = transport.createHttpClient(this.options.registries);
       const oci = new Client({ registries: this.options.registries, logger: this.options.logger, http });
-      return { transport, http, oci, RequestError };
+      return { transport, auth, http, oci, RequestError };
     })();
     return this.remote;
   }
@@ -239,10 +241,10 @@ export class PackageCache {
   }
 
   private async downloadUrl(ref: HttpReference, text: string, pin: string | undefined, signal: AbortSignal) {
-    const { transport, http } = await this.loadRemote();
+    const { transport, auth, http } = await this.loadRemote();
     const url = new URL(ref.url);
     transport.assertTransportAllowed(this.options.registries, url);
-    const authorization = transport.configuredAuthorization(this.options.registries, url.host);
+    const authorization = auth.configuredAuthorization(this.options.registries, url.host);
     let response;
     try {
       response = await transport.openStream(http, url.href, { authorization }, signal);

@@ -1,15 +1,13 @@
 import { createHash } from 'node:crypto';
-import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Got } from 'got';
 import type { Logger } from 'pino';
 import { PackageError } from './errors.js';
 import { formatReference, isSha256Digest, type OciReference } from './reference.js';
-import { credentialsFor, type RegistryConfig } from './registry-config.js';
+import { RegistryAuth } from './registry-auth.js';
+import type { RegistryConfig } from './registry-config.js';
 import {
-  assertRealmAllowed,
   baseUrlFor,
-  basicAuthorization,
   createHttpClient,
   errorDetail,
   openStream,
@@ -37,9 +35,6 @@ const PACKAGE_LAYER_MEDIA_TYPES = new Set([
 const MANIFEST_ACCEPT = `${OCI_MANIFEST_MEDIA_TYPE}, ${OCI_INDEX_MEDIA_TYPE}`;
 // Registries must accept manifests of at least 4 MiB; nothing a package needs comes close.
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
-const MAX_TOKEN_RESPONSE_BYTES = 1024 * 1024;
-// The distribution token spec's default lifetime when the server does not say.
-const DEFAULT_TOKEN_SECONDS = 60;
 
 export interface Descriptor {
   mediaType: string;
@@ -93,41 +88,20 @@ export function packageManifest(layer: Descriptor, annotations?: Record<string, 
   return Buffer.from(JSON.stringify(manifest));
 }
 
-type Access = 'pull' | 'pull,push';
-
-interface Challenge {
-  scheme: string;
-  params: Record<string, string>;
-}
-
-/** Parses `Bearer realm="…",service="…",scope="…"` or `Basic realm="…"`. */
-export function parseChallenge(header: string | undefined): Challenge | undefined {
-  if (!header) return undefined;
-  const match = /^\s*([A-Za-z]+)\s*(.*)$/.exec(header);
-  if (!match?.[1]) return undefined;
-  const params: Record<string, string> = {};
-  const pattern = /([A-Za-z_]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))/g;
-  for (const param of (match[2] ?? '').matchAll(pattern)) {
-    const key = param[1]?.toLowerCase();
-    if (key) params[key] = (param[2] ?? param[3] ?? '').replace(/\\(.)/g, '$1');
-  }
-  return { scheme: match[1].toLowerCase(), params };
-}
-
 /**
  * A client of the OCI distribution API for Seer packages: resolves references to the package layer,
- * streams blobs, pushes blobs and manifests, and answers 401 challenges (Basic with the configured
- * credentials; Bearer with a token from the challenge's realm, fetched with the configured basic
- * credentials or anonymously, and cached per repository and access until it expires).
+ * streams blobs, pushes blobs and manifests. Every request goes through RegistryAuth, which answers
+ * the registry's 401 challenges.
  */
 export class OciClient {
   private readonly http: Got;
-  private readonly authorizations = new Map<string, { header: string; expiresAt: number }>();
+  private readonly auth: RegistryAuth;
 
   constructor(
     private readonly options: { registries: RegistryConfig; logger?: Logger; http?: Got; userAgent?: string },
   ) {
     this.http = options.http ?? createHttpClient(options.registries, options.userAgent);
+    this.auth = new RegistryAuth({ registries: options.registries, http: this.http, logger: options.logger });
   }
 
   private url(ref: OciReference, path: string): string {
@@ -164,7 +138,7 @@ export class OciClient {
     signal?: AbortSignal,
   ): Promise<{ digest: string; mediaType: string; bytes: Buffer; document: Record<string, unknown> }> {
     const what = `${ref.registry}/${ref.repository}${isSha256Digest(tagOrDigest) ? '@' : ':'}${tagOrDigest}`;
-    const response = await this.authorized(ref, 'pull', what, signal, (authorization) =>
+    const response = await this.auth.send(ref, 'pull', what, signal, (authorization) =>
       openStream(
         this.http,
         this.url(ref, `manifests/${tagOrDigest}`),
@@ -208,7 +182,7 @@ export class OciClient {
   /** Opens a blob for streaming; the caller verifies its digest while reading it. */
   async openBlob(ref: OciReference, digest: string, signal?: AbortSignal): Promise<StreamResponse> {
     const what = `${ref.registry}/${ref.repository}@${digest}`;
-    const response = await this.authorized(ref, 'pull', what, signal, (authorization) =>
+    const response = await this.auth.send(ref, 'pull', what, signal, (authorization) =>
       openStream(this.http, this.url(ref, `blobs/${digest}`), { authorization }, signal),
     );
     if (response.statusCode !== 200) {
@@ -219,7 +193,7 @@ export class OciClient {
 
   async hasBlob(ref: OciReference, digest: string, signal?: AbortSignal): Promise<boolean> {
     const what = `${ref.registry}/${ref.repository}@${digest}`;
-    const response = await this.authorized(ref, 'pull,push', what, signal, (authorization) =>
+    const response = await this.auth.send(ref, 'pull,push', what, signal, (authorization) =>
       this.http.head(this.url(ref, `blobs/${digest}`), { headers: headers({ authorization }), signal }),
     );
     if (response.statusCode === 200) return true;
@@ -242,7 +216,7 @@ export class OciClient {
       options.onProgress?.(blob.size);
       return 'exists';
     }
-    const started = await this.authorized(ref, 'pull,push', what, signal, (authorization) =>
+    const started = await this.auth.send(ref, 'pull,push', what, signal, (authorization) =>
       this.http.post(this.url(ref, 'blobs/uploads/'), {
         headers: headers({ authorization, 'content-length': '0' }),
         responseType: 'buffer',
@@ -258,7 +232,7 @@ export class OciClient {
     }
     const uploadUrl = new URL(started.headers.location, this.url(ref, ''));
     uploadUrl.searchParams.set('digest', blob.digest);
-    const finished = await this.authorized(ref, 'pull,push', what, signal, (authorization) => {
+    const finished = await this.auth.send(ref, 'pull,push', what, signal, (authorization) => {
       // A fresh body for each attempt: a stream cannot be sent twice.
       const request = this.http.put(uploadUrl, {
         body: blob.open(),
@@ -283,7 +257,7 @@ export class OciClient {
   async pushManifest(ref: OciReference, tag: string, bytes: Buffer, mediaType: string, signal?: AbortSignal) {
     const what = `${ref.registry}/${ref.repository}:${tag}`;
     const digest = sha256Digest(bytes);
-    const response = await this.authorized(ref, 'pull,push', what, signal, (authorization) =>
+    const response = await this.auth.send(ref, 'pull,push', what, signal, (authorization) =>
       this.http.put(this.url(ref, `manifests/${tag}`), {
         body: bytes,
         headers: headers({ authorization, 'content-type': mediaType }),
@@ -307,145 +281,12 @@ export class OciClient {
     }
     return digest;
   }
-
-  /**
-   * Sends a request with the cached authorization for its scope; on a 401 answers the challenge once
-   * and sends it again. A 401 after that, or a 403, is Unauthorized.
-   */
-  private async authorized<R extends { statusCode: number; headers: IncomingHttpHeaders }>(
-    ref: OciReference,
-    access: Access,
-    what: string,
-    signal: AbortSignal | undefined,
-    send: (authorization: string | undefined) => Promise<R>,
-  ): Promise<R> {
-    const key = `${ref.registry.toLowerCase()}/${ref.repository} ${access}`;
-    const cached = this.authorizations.get(key);
-    const attempt = async (authorization: string | undefined) => {
-      try {
-        return await send(authorization);
-      } catch (error) {
-        throw transportError(error, what, signal);
-      }
-    };
-    let response = await attempt(cached && cached.expiresAt > Date.now() ? cached.header : undefined);
-    if (response.statusCode === 401) {
-      discard(response);
-      const answer = await this.answerChallenge(
-        ref,
-        access,
-        response.headers['www-authenticate'],
-        what,
-        signal,
-      );
-      this.authorizations.set(key, answer);
-      response = await attempt(answer.header);
-    }
-    if (response.statusCode === 401 || response.statusCode === 403) {
-      discard(response);
-      this.authorizations.delete(key);
-      const configured = credentialsFor(this.options.registries, ref.registry) !== undefined;
-      const why =
-        response.statusCode === 403
-          ? 'access denied (HTTP 403)'
-          : configured
-            ? `the registry refused the credentials configured for ${ref.registry} (HTTP 401)`
-            : `the registry requires credentials and none are configured for ${ref.registry} (HTTP 401)`;
-      throw new PackageError('Unauthorized', `${what}: ${why}`);
-    }
-    return response;
-  }
-
-  private async answerChallenge(
-    ref: OciReference,
-    access: Access,
-    header: string | undefined,
-    what: string,
-    signal?: AbortSignal,
-  ): Promise<{ header: string; expiresAt: number }> {
-    const challenge = parseChallenge(header);
-    const credential = credentialsFor(this.options.registries, ref.registry);
-    const forever = Number.POSITIVE_INFINITY;
-    if (challenge?.scheme === 'basic') {
-      if (!credential || !('username' in credential)) {
-        throw new PackageError(
-          'Unauthorized',
-          `${what}: the registry asks for a username and password and none are configured for ${ref.registry}`,
-        );
-      }
-      return { header: basicAuthorization(credential.username, credential.password), expiresAt: forever };
-    }
-    if (challenge?.scheme !== 'bearer') {
-      throw new PackageError('Unauthorized', `${what}: the registry answered 401 without a usable challenge`);
-    }
-    if (credential && 'token' in credential)
-      return { header: `Bearer ${credential.token}`, expiresAt: forever };
-
-    const realm = challenge.params.realm;
-    let tokenUrl: URL;
-    try {
-      tokenUrl = new URL(realm ?? '');
-    } catch {
-      throw new PackageError('Unauthorized', `${what}: the registry's bearer challenge has no valid realm`);
-    }
-    assertRealmAllowed(this.options.registries, ref.registry, tokenUrl);
-    if (challenge.params.service) tokenUrl.searchParams.set('service', challenge.params.service);
-    // Ask for everything this client will do with the repository (a push first meets a pull-only
-    // challenge on its HEAD), plus whatever else the challenge names.
-    const wanted = `repository:${ref.repository}:${access}`;
-    const scopes = new Set([wanted, ...(challenge.params.scope ?? '').split(' ').filter(Boolean)]);
-    for (const one of scopes) tokenUrl.searchParams.append('scope', one);
-    const scope = [...scopes].join(' ');
-
-    const authorization = credential
-      ? basicAuthorization(credential.username, credential.password)
-      : undefined;
-    const tokenWhat = `${what}: token server ${tokenUrl.origin}`;
-    let response: StreamResponse;
-    try {
-      response = await openStream(this.http, tokenUrl.href, { authorization }, signal);
-    } catch (error) {
-      throw transportError(error, tokenWhat, signal);
-    }
-    if (response.statusCode === 401 || response.statusCode === 403) {
-      discard(response);
-      throw new PackageError(
-        'Unauthorized',
-        `${tokenWhat} refused ${credential ? `the credentials configured for ${ref.registry}` : 'anonymous access'} (HTTP ${response.statusCode})`,
-      );
-    }
-    if (response.statusCode !== 200)
-      throw statusError(response.statusCode, tokenWhat, await errorDetail(response));
-    const body = await readCapped(response.stream, MAX_TOKEN_RESPONSE_BYTES, tokenWhat);
-    let parsed: { token?: unknown; access_token?: unknown; expires_in?: unknown };
-    try {
-      parsed = JSON.parse(body.toString('utf8')) as typeof parsed;
-    } catch {
-      throw new PackageError('Unauthorized', `${tokenWhat} answered with something that is not JSON`);
-    }
-    const token = typeof parsed.token === 'string' ? parsed.token : parsed.access_token;
-    if (typeof token !== 'string' || token === '') {
-      throw new PackageError('Unauthorized', `${tokenWhat} answered without a token`);
-    }
-    const seconds =
-      typeof parsed.expires_in === 'number' && parsed.expires_in > 0
-        ? parsed.expires_in
-        : DEFAULT_TOKEN_SECONDS;
-    this.options.logger?.debug({ registry: ref.registry, scope, seconds }, 'registry token obtained');
-    // Renew a little early so a token never expires between the check and the request.
-    return { header: `Bearer ${token}`, expiresAt: Date.now() + Math.max(seconds - 10, 1) * 1000 };
-  }
 }
 
 function headers(values: Record<string, string | undefined>): Record<string, string> {
   const result: Record<string, string> = {};
   for (const [key, value] of Object.entries(values)) if (value !== undefined) result[key] = value;
   return result;
-}
-
-function discard(response: { statusCode: number }): void {
-  const stream = (response as Partial<StreamResponse>).stream;
-  stream?.destroy();
 }
 
 function chooseFromIndex(index: Record<string, unknown>, what: string): Descriptor {

@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import got, { RequestError, TimeoutError, type Got } from 'got';
 import { PackageError } from './errors.js';
-import { credentialsFor, isInsecureHost, type RegistryConfig } from './registry-config.js';
+import { isInsecureHost, type RegistryConfig } from './registry-config.js';
 
 /** The https or (for hosts listed as insecure) http base of a registry host. */
 export function baseUrlFor(config: RegistryConfig, host: string): string {
@@ -31,18 +31,6 @@ export function assertTransportAllowed(config: RegistryConfig, url: URL): void {
 export function assertRealmAllowed(config: RegistryConfig, registryHost: string, realm: URL): void {
   if (realm.protocol === 'http:' && isInsecureHost(config, registryHost)) return;
   assertTransportAllowed(config, realm);
-}
-
-/** The Authorization header for a host's configured credentials, if it has any. */
-export function configuredAuthorization(config: RegistryConfig, host: string): string | undefined {
-  const credential = credentialsFor(config, host);
-  if (!credential) return undefined;
-  if ('token' in credential) return `Bearer ${credential.token}`;
-  return basicAuthorization(credential.username, credential.password);
-}
-
-export function basicAuthorization(username: string, password: string): string {
-  return `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
 }
 
 /**

@@ -5,7 +5,6 @@ import path from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { PackageCache } from '../../../agent/packages/cache.js';
 import { PackageError } from '../../../agent/packages/errors.js';
-import { parseChallenge } from '../../../agent/packages/oci.js';
 import type { RegistryConfig } from '../../../agent/packages/registry-config.js';
 import { assertRealmAllowed } from '../../../agent/packages/transport.js';
 import { startFakeRegistry, putPackage, type FakeAuth, type FakeRegistry } from './fake-registry.js';
@@ -44,34 +43,6 @@ function newCache(registries: RegistryConfig, maxPackageBytes?: number) {
 function insecure(host: string, credentials: RegistryConfig['credentials'] = {}): RegistryConfig {
   return { insecure: [host], credentials };
 }
-
-describe('parseChallenge', () => {
-  test('reads Bearer and Basic challenges', () => {
-    assert.deepEqual(
-      parseChallenge(
-        'Bearer realm="https://auth.example.com/token",service="registry.example.com",scope="repository:a/b:pull,push"',
-      ),
-      {
-        scheme: 'bearer',
-        params: {
-          realm: 'https://auth.example.com/token',
-          service: 'registry.example.com',
-          scope: 'repository:a/b:pull,push',
-        },
-      },
-    );
-    assert.deepEqual(parseChallenge('Basic realm="basic-realm"'), {
-      scheme: 'basic',
-      params: { realm: 'basic-realm' },
-    });
-    assert.deepEqual(parseChallenge('Bearer realm=https://x/token, error="insufficient_scope"'), {
-      scheme: 'bearer',
-      params: { realm: 'https://x/token', error: 'insufficient_scope' },
-    });
-    assert.equal(parseChallenge(undefined), undefined);
-    assert.equal(parseChallenge(''), undefined);
-  });
-});
 
 describe('pulling from an OCI registry', () => {
   test('resolves a tag and downloads the package layer, verified', async () => {
