@@ -1,43 +1,21 @@
 import yaml from 'js-yaml';
+import type { Container, ContainerCommands, ContainerPort } from '../../api/types.js';
 
 /** The file at the root of a package that carries its defaults. */
 export const METADATA_FILE = 'seer-package.yaml';
 
-export interface PackageCommands {
-  start?: string;
-  stop?: string;
-  reload?: string;
-  restart?: string;
-}
-
-export type StartMode = 'foreground' | 'forking';
-export type PortProtocol = 'tcp' | 'udp';
-
-export interface PackagePort {
-  name: string;
-  container_port: number;
-  protocol?: PortProtocol;
-}
+/**
+ * The container fields a seer-package.yaml may set, with the API's own types: a package gives
+ * defaults for these and nothing else (name, package, env, probes … belong to the pod spec alone).
+ */
+export type PackageContainerFields = Pick<Container, 'commands' | 'mode' | 'pid_file' | 'ports'>;
 
 /** Defaults a package carries for the containers that run it; the pod spec overrides them. */
-export interface PackageMetadata {
-  commands?: PackageCommands;
-  mode?: StartMode;
-  pid_file?: string;
-  ports?: PackagePort[];
-}
+export type PackageMetadata = Partial<PackageContainerFields>;
 
-/** The container fields a package can supply (the shared API types have more; these are the ones merged). */
-export interface PackageContainerFields {
-  commands?: PackageCommands;
-  mode?: StartMode;
-  pid_file?: string;
-  ports?: PackagePort[];
-}
-
-const COMMAND_NAMES = ['start', 'stop', 'reload', 'restart'] as const;
-const TOP_LEVEL_FIELDS = ['commands', 'mode', 'pid_file', 'ports'];
-const PORT_FIELDS = ['name', 'container_port', 'protocol'];
+const COMMAND_NAMES: readonly (keyof ContainerCommands)[] = ['start', 'stop', 'reload', 'restart'];
+const TOP_LEVEL_FIELDS: readonly (keyof PackageMetadata)[] = ['commands', 'mode', 'pid_file', 'ports'];
+const PORT_FIELDS: readonly (keyof ContainerPort)[] = ['name', 'container_port', 'protocol'];
 const PORT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 // The same bounds as the SeerPod schema, so a package default is never something a pod could not say.
 const MAX_COMMAND_LENGTH = 4096;
@@ -103,11 +81,11 @@ function validate(text: string): PackageMetadata {
   return metadata;
 }
 
-function validateCommands(value: unknown): PackageCommands {
+function validateCommands(value: unknown): ContainerCommands {
   if (!isRecord(value))
     throw new MetadataError('commands must be a mapping of start, stop, reload and restart');
   refuseUnknownFields(value, COMMAND_NAMES, 'commands: ');
-  const commands: PackageCommands = {};
+  const commands: ContainerCommands = {};
   for (const name of COMMAND_NAMES) {
     const command = value[name];
     if (command === undefined) continue;
@@ -122,10 +100,10 @@ function validateCommands(value: unknown): PackageCommands {
   return commands;
 }
 
-function validatePorts(value: unknown): PackagePort[] {
+function validatePorts(value: unknown): ContainerPort[] {
   if (!Array.isArray(value)) throw new MetadataError('ports must be a list');
   if (value.length > MAX_PORTS) throw new MetadataError(`at most ${MAX_PORTS} ports`);
-  const ports: PackagePort[] = [];
+  const ports: ContainerPort[] = [];
   value.forEach((item: unknown, index) => {
     const where = `ports[${index}]`;
     if (!isRecord(item))
@@ -150,7 +128,7 @@ function validatePorts(value: unknown): PackagePort[] {
     }
     if (ports.some((port) => port.name === name))
       throw new MetadataError(`${where}: port name "${name}" is used twice`);
-    const port: PackagePort = { name, container_port: containerPort };
+    const port: ContainerPort = { name, container_port: containerPort };
     if (protocol !== undefined) port.protocol = protocol;
     const clash = ports.find(
       (other) => other.container_port === containerPort && (other.protocol ?? 'tcp') === (protocol ?? 'tcp'),
@@ -177,7 +155,7 @@ export function applyPackageDefaults<C extends PackageContainerFields>(
   if (!metadata) return container;
   const effective: C = { ...container };
 
-  const commands: PackageCommands = { ...metadata.commands };
+  const commands: ContainerCommands = { ...metadata.commands };
   for (const name of COMMAND_NAMES) {
     const command = container.commands?.[name];
     if (command !== undefined) commands[name] = command;
@@ -191,7 +169,7 @@ export function applyPackageDefaults<C extends PackageContainerFields>(
 
   if (metadata.ports?.length) {
     const specPorts = container.ports ?? [];
-    const merged: PackagePort[] = specPorts.map((port) => {
+    const merged: ContainerPort[] = specPorts.map((port) => {
       const packagePort = metadata.ports?.find((candidate) => candidate.name === port.name);
       return packagePort ? mergePort(packagePort, port) : { ...port };
     });
@@ -203,8 +181,8 @@ export function applyPackageDefaults<C extends PackageContainerFields>(
   return effective;
 }
 
-function mergePort(packagePort: PackagePort, specPort: PackagePort): PackagePort {
-  const merged: PackagePort = { ...packagePort };
+function mergePort(packagePort: ContainerPort, specPort: ContainerPort): ContainerPort {
+  const merged: ContainerPort = { ...packagePort };
   for (const [key, value] of Object.entries(specPort)) {
     if (value !== undefined) (merged as unknown as Record<string, unknown>)[key] = value;
   }
