@@ -110,7 +110,12 @@ export function afterExit(
 ): { event: 'finish' } | { event: 'restart-now' | 'back-off'; delayMs: number } {
   if (policy === 'never' || (policy === 'on_failure' && succeeded)) return { event: 'finish' };
   const delay = delayMs();
-  return { event: delay > 0 ? 'back-off' : 'restart-now', delayMs: delay };
+  return { event: restartEvent(delay), delayMs: delay };
+}
+
+/** An automatic restart without delay goes straight to the new process; with one, CrashLoopBackOff. */
+export function restartEvent(delayMs: number): 'restart-now' | 'back-off' {
+  return delayMs > 0 ? 'back-off' : 'restart-now';
 }
 
 /** What a failed launch leads to: retried like a crash unless the policy is `never`. */

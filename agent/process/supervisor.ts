@@ -38,6 +38,7 @@ import {
   afterExit,
   afterStartFailure,
   persistedPhase,
+  restartEvent,
   restoreEvent,
   transition,
   TRANSITIONS,
@@ -159,7 +160,7 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
       if (!saved) return false;
       this.detached = false;
       this.restore(saved);
-      return this.carryOut(planAdoption(saved));
+      return this.takeOver(planAdoption(saved));
     });
   }
 
@@ -327,7 +328,7 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
       if (saved) {
         this.restore(saved);
         if (saved.phase === 'running' && recordedProcessAlive(saved)) {
-          await this.carryOut(adoptRunning(saved));
+          await this.takeOver(adoptRunning(saved));
           return;
         }
         this.state = saved.state;
@@ -356,7 +357,7 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
   }
 
   /** Does what adoption found: watch the live process, report the ended one, restart, or stay settled. */
-  private async carryOut(adoption: Adoption): Promise<boolean> {
+  private async takeOver(adoption: Adoption): Promise<boolean> {
     switch (adoption.kind) {
       case 'alive': {
         try {
@@ -466,7 +467,7 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
   /** Enters `backoff`; the restart follows at once or, in CrashLoopBackOff, after `delayMs`. */
   private scheduleRestart(delayMs: number, change: StateChange = {}): void {
     this.nextRestartAt = new Date(Date.now() + delayMs);
-    if (delayMs === 0) {
+    if (restartEvent(delayMs) === 'restart-now') {
       // Straight to the new process: no intermediate status for the pod-sync layer to publish.
       this.enter('restart-now', change);
       if (!this.detached) void this.serial(() => this.restartAfterBackoff());
