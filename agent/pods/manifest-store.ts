@@ -17,6 +17,8 @@ const POLL_MS = 1000;
  */
 export class ManifestPodStore extends EventEmitter<{ changed: [string] }> implements PodStore {
   private pods = new Map<string, SeerPod>();
+  /** The status last written per pod, which the next merge patch applies to. */
+  private readonly statuses = new Map<string, SeerPodStatus>();
   private timer: NodeJS.Timeout | undefined;
   private lastText = '';
 
@@ -46,14 +48,23 @@ export class ManifestPodStore extends EventEmitter<{ changed: [string] }> implem
     return [...this.pods.values()];
   }
 
-  async writeStatus(pod: SeerPod, patch: StatusPatch): Promise<void> {
+  async read(key: string): Promise<SeerPod | undefined> {
+    return this.pods.get(key);
+  }
+
+  // Files have no versions: a write never conflicts.
+  async writeStatus(pod: SeerPod, patch: StatusPatch): Promise<SeerPod> {
+    const key = objectKey(pod);
     const status = Object.fromEntries(
-      Object.entries(patch).filter(([, value]) => value !== null),
+      Object.entries({ ...this.statuses.get(key), ...patch }).filter(([, value]) => value !== null),
     ) as SeerPodStatus;
+    this.statuses.set(key, status);
     await mkdir(this.statusDir, { recursive: true });
     const file = path.join(this.statusDir, `${pod.metadata.namespace}_${pod.metadata.name}.json`);
-    await writeFile(`${file}.tmp`, JSON.stringify({ ...pod, status }, null, 2));
+    const written = { ...pod, status };
+    await writeFile(`${file}.tmp`, JSON.stringify(written, null, 2));
     await rename(`${file}.tmp`, file);
+    return written;
   }
 
   // Finalizers exist to hold objects in the API server; files need none.
@@ -81,6 +92,7 @@ export class ManifestPodStore extends EventEmitter<{ changed: [string] }> implem
     this.lastText = text;
     const previous = this.pods;
     this.pods = found;
+    for (const key of previous.keys()) if (!found.has(key)) this.statuses.delete(key);
     for (const key of new Set([...previous.keys(), ...found.keys()])) {
       if (JSON.stringify(previous.get(key)) !== JSON.stringify(found.get(key))) this.emit('changed', key);
     }

@@ -22,8 +22,16 @@ export interface PodRecord {
   name: string;
   /** Hash of the spec the processes were started from; a different spec means a restart. */
   spec_hash: string;
-  /** Per container: where its package is unpacked, from which digest, and (once started) what runs. */
+  /**
+   * Per container: where its package is unpacked, from which digest, and (once unpacked) what its
+   * supervisor runs.
+   */
   containers: { name: string; directory: string; digest: string; process?: ProcessSpec }[];
+  /**
+   * The pod hooks (see hooks/) whose prestart has completed, in order. Records written before there
+   * were hooks lack it: there, a container with a process means every step was done.
+   */
+  hooks_done: string[];
   /** The last restart/reload annotation values acted on (each value is acted on once). */
   restart_requested?: string;
   reload_requested?: string;

@@ -5,6 +5,7 @@ import type { SeerPod, SeerPodStatus } from '../../api/types.js';
 import { errorMessage, isConflict, isNotFound } from '../../kube/errors.js';
 import type { Informer } from '../../kube/informer.js';
 import { objectKey } from '../../kube/keys.js';
+import { MERGE_PATCH } from '../../kube/rest.js';
 import type { SeerClient } from '../../kube/seer-client.js';
 
 /** A pod status where null removes a field, as in a JSON merge patch. */
@@ -20,8 +21,14 @@ export interface PodStore extends EventEmitter<{ changed: [string] }> {
   stop(): Promise<void>;
   get(key: string): SeerPod | undefined;
   list(): SeerPod[];
-  /** Writes the status as a merge patch: fields set to null are removed. */
-  writeStatus(pod: SeerPod, status: StatusPatch): Promise<void>;
+  /** Reads the pod afresh from its source, not from what the store has seen; undefined once gone. */
+  read(key: string): Promise<SeerPod | undefined>;
+  /**
+   * Writes the status as a merge patch: fields set to null are removed. With a resourceVersion, the
+   * write fails with a conflict (409) unless the pod is still at that version. Resolves to the pod as
+   * written, when the source says.
+   */
+  writeStatus(pod: SeerPod, status: StatusPatch, resourceVersion?: string): Promise<SeerPod | void>;
   /** Adds the agent's finalizer (before anything is created on the host for the pod). */
   addFinalizer(pod: SeerPod): Promise<void>;
   /** Removes the agent's finalizer once the host is clean, letting a deleted pod go. */
@@ -65,8 +72,20 @@ export class ApiPodStore extends EventEmitter<{ changed: [string] }> implements 
     return this.informer.list();
   }
 
-  async writeStatus(pod: SeerPod, status: StatusPatch): Promise<void> {
-    await this.client.patchStatus('SeerPod', pod.metadata.name ?? '', pod.metadata.namespace, status);
+  read(key: string): Promise<SeerPod | undefined> {
+    const [namespace = '', name = ''] = key.split('/');
+    return this.client.find('SeerPod', name, namespace);
+  }
+
+  writeStatus(pod: SeerPod, status: StatusPatch, resourceVersion?: string): Promise<SeerPod> {
+    const name = pod.metadata.name ?? '';
+    const namespace = pod.metadata.namespace ?? 'default';
+    if (!resourceVersion) return this.client.patchStatus('SeerPod', name, namespace, status);
+    const path = `${this.client.collectionPath('SeerPod', namespace)}/${encodeURIComponent(name)}/status`;
+    return this.client.rest.request('PATCH', path, {
+      body: { metadata: { resourceVersion }, status },
+      contentType: MERGE_PATCH,
+    });
   }
 
   async addFinalizer(pod: SeerPod): Promise<void> {

@@ -1,42 +1,15 @@
 import assert from 'node:assert/strict';
-import { EventEmitter } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import pino from 'pino';
-import type { SeerPod } from '../../../api/types.js';
-import { objectKey } from '../../../kube/keys.js';
 import { PackageCache } from '../../../agent/packages/cache.js';
 import { HostLayout } from '../../../agent/pods/layout.js';
 import { PodManager } from '../../../agent/pods/pod-manager.js';
-import type { PodStore } from '../../../agent/pods/pod-store.js';
 import { eventually } from '../../support/agent.js';
 import { makePackage, seerPod, SLEEPER } from '../../support/pods.js';
-
-/** Pods held in memory: what the API server would list for this node. */
-class MemoryPodStore extends EventEmitter<{ changed: [string] }> implements PodStore {
-  readonly pods = new Map<string, SeerPod>();
-  async start(): Promise<void> {}
-  async stop(): Promise<void> {}
-  get(key: string): SeerPod | undefined {
-    return this.pods.get(key);
-  }
-  list(): SeerPod[] {
-    return [...this.pods.values()];
-  }
-  async writeStatus(): Promise<void> {}
-  async addFinalizer(): Promise<void> {}
-  async removeFinalizer(): Promise<void> {}
-  put(pod: SeerPod): void {
-    this.pods.set(objectKey(pod), pod);
-    this.emit('changed', objectKey(pod));
-  }
-  remove(pod: SeerPod): void {
-    this.pods.delete(objectKey(pod));
-    this.emit('changed', objectKey(pod));
-  }
-}
+import { MemoryPodStore } from './memory-pod-store.js';
 
 let root: string;
 before(async () => {
