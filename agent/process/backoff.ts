@@ -34,3 +34,26 @@ export class RestartBackoff {
     this.failures = 0;
   }
 }
+
+/** The automatic restart that is due: when (recorded in the state file) and the timer that runs it. */
+export class DueRestart {
+  /** Undefined until a restart has been scheduled. */
+  at: Date | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  /** Records that a restart is due in `delayMs`; `restart` runs then unless it is undefined or cancelled. */
+  schedule(delayMs: number, restart: (() => void) | undefined): void {
+    this.cancel();
+    this.at = new Date(Date.now() + delayMs);
+    if (!restart) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      restart();
+    }, delayMs);
+  }
+
+  cancel(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
-import { DEFAULT_BACKOFF, RestartBackoff, type BackoffSettings } from './backoff.js';
+import { DEFAULT_BACKOFF, DueRestart, RestartBackoff, type BackoffSettings } from './backoff.js';
 import { processEnvironment } from './environment.js';
 import { adoptRunning, planAdoption, recordedProcessAlive, type Adoption } from './adoption.js';
 import {
@@ -109,8 +109,7 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
   private lastState: ContainerState | undefined;
   private restartCount = 0;
   private ready = false;
-  private backoffTimer: NodeJS.Timeout | undefined;
-  private nextRestartAt: Date | undefined;
+  private readonly dueRestart = new DueRestart();
   private probes: ProbeWorker[] = [];
   private context: CommandContext | undefined;
   private queue: Promise<unknown> = Promise.resolve();
@@ -170,7 +169,7 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
    */
   stop(message = 'stopped by the agent'): Promise<void> {
     return this.serial(async () => {
-      this.clearBackoffTimer();
+      this.dueRestart.cancel();
       let state: ContainerState | undefined;
       if (this.run) {
         await this.stopRun(this.run, message);
@@ -210,7 +209,7 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
    */
   restart(): Promise<void> {
     return this.serial(async () => {
-      this.clearBackoffTimer();
+      this.dueRestart.cancel();
       const command = this.spec.commands.restart;
       const run = this.run;
       if (command && run) {
@@ -238,7 +237,7 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
   /** Stops watching without touching the process (agent shutdown); a later `adopt()` takes over. */
   detach(): void {
     this.detached = true;
-    this.clearBackoffTimer();
+    this.dueRestart.cancel();
     this.stopProbes();
     this.rotator.stop();
     this.run?.release();
@@ -272,7 +271,7 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
   }
 
   private async launch(asRestart: boolean): Promise<void> {
-    this.clearBackoffTimer();
+    this.dueRestart.cancel();
     if (asRestart) this.restartCount += 1;
     this.ready = false;
     if (this.spec.mode === 'forking') {
@@ -466,33 +465,27 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
 
   /** Enters `backoff`; the restart follows at once or, in CrashLoopBackOff, after `delayMs`. */
   private scheduleRestart(delayMs: number, change: StateChange = {}): void {
-    this.nextRestartAt = new Date(Date.now() + delayMs);
     if (restartEvent(delayMs) === 'restart-now') {
+      this.dueRestart.schedule(0, undefined);
       // Straight to the new process: no intermediate status for the pod-sync layer to publish.
       this.enter('restart-now', change);
       if (!this.detached) void this.serial(() => this.restartAfterBackoff());
       return;
     }
     const message = `back-off ${formatDelay(delayMs)} restarting failed container ${this.spec.name}`;
+    this.dueRestart.schedule(
+      delayMs,
+      this.detached ? undefined : () => void this.serial(() => this.restartAfterBackoff()),
+    );
     this.enter('back-off', {
       ...change,
       state: { waiting: { reason: WaitingReason.CrashLoopBackOff, message } },
     });
-    if (this.detached) return;
-    this.backoffTimer = setTimeout(() => {
-      this.backoffTimer = undefined;
-      void this.serial(() => this.restartAfterBackoff());
-    }, delayMs);
   }
 
   private async restartAfterBackoff(): Promise<void> {
     if (this.phase !== 'backoff' || this.detached) return;
     await this.launch(true);
-  }
-
-  private clearBackoffTimer(): void {
-    clearTimeout(this.backoffTimer);
-    this.backoffTimer = undefined;
   }
 
   private startProbes(run: WatchedProcess): void {
@@ -697,7 +690,7 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
       saved.started_at = run.startedAt.toISOString();
     }
     if (this.lastState) saved.last_state = this.lastState;
-    if (phase === 'backoff') saved.backoff.next_restart_at = (this.nextRestartAt ?? new Date()).toISOString();
+    if (phase === 'backoff') saved.backoff.next_restart_at = (this.dueRestart.at ?? new Date()).toISOString();
     try {
       writeStateFile(this.spec.state_file, saved);
     } catch (error) {
