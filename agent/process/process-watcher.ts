@@ -1,5 +1,5 @@
 import { closeSync, openSync, readSync } from 'node:fs';
-import { groupExists, liveGroups, readProcStat } from './proc.js';
+import { groupExists, isRunning, liveGroups, readProcStat } from './proc.js';
 
 /** How often the pass runs while someone waits for a process group to empty (a stop in progress). */
 const STOPPING_INTERVAL_MS = 10;
@@ -10,8 +10,13 @@ const DEAD = 0x58; // 'X'
 
 interface WatchedPid {
   pid: number;
-  /** /proc/<pid>/stat kept open: a pread per pass, and the file cannot name a later process with the same pid. */
-  fd: number | undefined;
+  startTime: number | undefined;
+  /**
+   * /proc/<pid>/stat kept open: one pread per pass, and the file cannot name a later process with the
+   * same pid. `gone` when the process had already ended; `by-path` when no descriptor was to be had
+   * (EMFILE): the file is then opened on every pass and the start time compared.
+   */
+  fd: number | 'gone' | 'by-path';
   intervalMs: number;
   onGone: () => void;
 }
@@ -44,7 +49,7 @@ export class ProcessWatcher {
    * that stops watching.
    */
   watch(pid: number, startTime: number | undefined, intervalMs: number, onGone: () => void): () => void {
-    const entry: WatchedPid = { pid, fd: this.open(pid, startTime), intervalMs, onGone };
+    const entry: WatchedPid = { pid, startTime, fd: this.open(pid, startTime), intervalMs, onGone };
     this.watched.add(entry);
     this.schedule();
     return () => this.forget(entry);
@@ -64,30 +69,32 @@ export class ProcessWatcher {
     return this.watched.size + this.groupWaits.size;
   }
 
-  private open(pid: number, startTime: number | undefined): number | undefined {
+  private open(pid: number, startTime: number | undefined): WatchedPid['fd'] {
     let fd: number;
     try {
       fd = openSync(`/proc/${pid}/stat`, 'r');
-    } catch {
-      return undefined;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      return code === 'ENOENT' || code === 'ESRCH' ? 'gone' : 'by-path';
     }
     // Opened after the pid was recorded: it is only ours if it still started at the recorded time.
     const stat = readProcStat(pid);
     if (!stat || (startTime !== undefined && stat.startTime !== startTime)) {
       closeSync(fd);
-      return undefined;
+      return 'gone';
     }
     return fd;
   }
 
   private forget(entry: WatchedPid): void {
     if (!this.watched.delete(entry)) return;
-    if (entry.fd !== undefined) closeSync(entry.fd);
+    if (typeof entry.fd === 'number') closeSync(entry.fd);
     if (this.size === 0) this.cancel();
   }
 
   private isAlive(entry: WatchedPid): boolean {
-    if (entry.fd === undefined) return false;
+    if (entry.fd === 'gone') return false;
+    if (entry.fd === 'by-path') return isRunning(entry.pid, entry.startTime);
     let length: number;
     try {
       // Fails with ESRCH once the process has been reaped.
