@@ -114,6 +114,11 @@ export const CONTAINER_ENV = {
   portPrefix: 'SEER_PORT_',
 } as const;
 
+// Namespaces
+
+/** Where the operator's leader Lease and the node agents' ServiceAccounts live. */
+export const SEER_NAMESPACE = 'seer-system';
+
 // Node heartbeats
 
 /** The namespace of the node heartbeat Leases (Kubernetes keeps its own node Leases there too). */

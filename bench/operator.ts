@@ -56,8 +56,7 @@ async function createPods(client: SeerClient, pods: SeerPod[], parallel = 16): P
 const cluster = await startTestCluster({ crds: true });
 const work = await mkdtemp(path.join(os.tmpdir(), 'seer-bench-operator-'));
 try {
-  for (const ns of ['seer-system', 'baseline', 'bench', 'cached'])
-    await cluster.kubectlOk(['create', 'namespace', ns]);
+  for (const ns of ['baseline', 'bench', 'cached']) await cluster.kubectlOk(['create', 'namespace', ns]);
   const client = new SeerClient(RestClient.fromKubeconfig(cluster.kubeconfig));
   watched = client.informer('SeerPod');
   await watched.start();

@@ -1,4 +1,5 @@
 import os from 'node:os';
+import { SEER_NAMESPACE } from '../api/names.js';
 import { ConfigError } from '../common/main.js';
 import { parseArgs } from 'node:util';
 
@@ -23,7 +24,7 @@ export const USAGE = `usage: seer-operator [--kubeconfig FILE] [options]
 
 options:
   --kubeconfig FILE               the meta cluster (in-cluster service account when absent)
-  --namespace NS                  where the leader-election Lease lives (default seer-system)
+  --namespace NS                  where the leader-election Lease lives (default ${SEER_NAMESPACE})
   --leader-elect=false            run the controllers without leader election (a single replica)
   --identity NAME                 this replica's name in the Lease (default: host name and pid)
   --lease-duration SECONDS        leader lease duration (default 15)
@@ -59,7 +60,7 @@ export function parseOperatorArgs(argv: string[]): OperatorConfig {
   if (!['true', 'false'].includes(leaderElect)) throw new ConfigError(`--leader-elect must be true or false`);
   return {
     kubeconfig: values.kubeconfig,
-    namespace: values.namespace ?? 'seer-system',
+    namespace: values.namespace ?? SEER_NAMESPACE,
     leaderElect: leaderElect === 'true',
     identity: values.identity ?? `${os.hostname()}-${process.pid}`,
     leaseDurationSeconds: seconds('--lease-duration', values['lease-duration'], 15),

@@ -4,6 +4,9 @@ import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import https from 'node:https';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { SEER_NAMESPACE } from '../../api/names.js';
+import { isAlreadyExists } from '../../kube/errors.js';
+import { RestClient } from '../../kube/rest.js';
 import { controlPlaneBinaries, type ControlPlaneBinaries } from './binaries.js';
 import { writeKubeconfig } from './kubeconfig.js';
 import { createPki, type Pki } from './pki.js';
@@ -111,10 +114,25 @@ async function waitUntilReady(state: ClusterState, pki: Pki, timeoutMs: number):
   );
 }
 
+/** Creates a namespace, unless it exists already. */
+async function ensureNamespace(kubeconfig: string, name: string): Promise<void> {
+  const rest = RestClient.fromKubeconfig(kubeconfig);
+  try {
+    await rest.request('POST', '/api/v1/namespaces', {
+      body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } },
+    });
+  } catch (error) {
+    if (!isAlreadyExists(error)) throw error;
+  } finally {
+    rest.close();
+  }
+}
+
 /**
- * Starts etcd and kube-apiserver (RBAC on) on free loopback ports, writes DIR/kubeconfig for an admin,
- * and returns once the API server reports ready. The processes keep running after this process exits;
- * `stopCluster(dir)` stops them. PKI and etcd data under DIR are reused by a later start.
+ * Starts etcd and kube-apiserver (RBAC on) on free loopback ports, waits until the API server reports
+ * ready, writes DIR/kubeconfig for an admin and creates the seer-system namespace (the operator's
+ * Lease and the nodes' ServiceAccounts live there, so local use needs no extra step). The processes
+ * keep running after this process exits; `stopCluster(dir)` stops them. PKI and etcd data under DIR are reused by a later start.
  */
 export async function startCluster(options: StartClusterOptions): Promise<ClusterState> {
   const dir = path.resolve(options.dir);
@@ -191,17 +209,18 @@ export async function startCluster(options: StartClusterOptions): Promise<Cluste
   await writeFile(statePath(dir), JSON.stringify(state, null, 2));
   try {
     await waitUntilReady(state, pki, options.readyTimeoutMs ?? 60_000);
+    await writeKubeconfig(state.kubeconfig, {
+      server,
+      caCertFile: pki.caCert,
+      clusterName: 'seer-local',
+      userName: 'seer-admin',
+      credentials: { clientCertFile: pki.adminCert, clientKeyFile: pki.adminKey },
+    });
+    await ensureNamespace(state.kubeconfig, SEER_NAMESPACE);
   } catch (error) {
     await stopCluster(dir);
     throw error;
   }
-  await writeKubeconfig(state.kubeconfig, {
-    server,
-    caCertFile: pki.caCert,
-    clusterName: 'seer-local',
-    userName: 'seer-admin',
-    credentials: { clientCertFile: pki.adminCert, clientKeyFile: pki.adminKey },
-  });
   return state;
 }
 

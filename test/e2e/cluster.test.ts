@@ -56,6 +56,8 @@ test('seer cluster up starts an RBAC-enabled API server and seer cluster down le
   ]);
   assert.equal(namespaces.code, 0, namespaces.stderr);
   assert.match(namespaces.stdout, /namespace\/default/);
+  // Where the operator's Lease and the nodes' ServiceAccounts go.
+  assert.match(namespaces.stdout, /namespace\/seer-system/);
 
   // RBAC is the authorizer: an identity with no bindings is refused, the admin is allowed.
   const stranger = await runCommand(kubectl, [

@@ -173,7 +173,7 @@ describe('the chart against a real control plane', () => {
   });
 
   test('helm template | kubectl apply --dry-run=server is clean', async () => {
-    await cluster.kubectlOk(['create', 'namespace', NAMESPACE]);
+    // seer-system exists already (seer cluster up makes it), as after `helm install --create-namespace`.
     const rendered = await cluster.helm(['template', RELEASE, CHART, '-n', NAMESPACE, '--include-crds']);
     assert.equal(rendered.code, 0, rendered.stderr);
     // CRDs first, so the dry run knows them (no custom resources are rendered, only the CRDs).

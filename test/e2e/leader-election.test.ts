@@ -37,7 +37,6 @@ const children = new Set<ChildProcess>();
 
 before(async () => {
   cluster = await startTestCluster();
-  await cluster.kubectlOk(['create', 'namespace', NAMESPACE]);
   rest = RestClient.fromKubeconfig(cluster.kubeconfig);
 });
 

@@ -33,7 +33,6 @@ let app: { reference: string; digest: string };
 
 before(async () => {
   cluster = await startTestCluster({ crds: true });
-  await cluster.kubectlOk(['create', 'namespace', 'seer-system']);
   client = new SeerClient(RestClient.fromKubeconfig(cluster.kubeconfig));
   work = await mkdtemp(path.join(os.tmpdir(), 'seer-operator-e2e-'));
   app = await makePackage({ 'bin/app': SLEEPER });

@@ -48,7 +48,6 @@ let pods: Informer<SeerPod>;
 before(async () => {
   if (skip) return;
   cluster = await startTestCluster({ crds: true });
-  await cluster.kubectlOk(['create', 'namespace', 'seer-system']);
   client = new SeerClient(RestClient.fromKubeconfig(cluster.kubeconfig));
   work = await mkdtemp(path.join(os.tmpdir(), 'seer-php-stack-'));
   registry = await startRegistry();
