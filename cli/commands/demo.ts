@@ -84,7 +84,6 @@ async function demo(dir: string): Promise<void> {
     say('installing the CRDs');
     await kubectl('apply', '-f', repoPath('crds'));
     await kubectl('wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all');
-    await kubectl('create', 'namespace', 'seer-system');
 
     say('building the hello package and pushing it to a local OCI registry');
     registry = await startRegistry();
