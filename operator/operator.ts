@@ -67,12 +67,18 @@ export async function startOperator(
   ];
 
   let synced = false;
+  let elector: LeaderElector | undefined;
   const http = await startHttpServer({
     address: config.httpAddress,
     registry: metrics.registry,
     checks: {
       healthz: () => true,
-      readyz: () => synced || 'caches not synced yet',
+      readyz: () => {
+        if (!synced) return 'caches not synced yet';
+        // A replica that cannot even campaign (no namespace for the Lease) could never take over.
+        const blocked = elector?.blockedBy;
+        return blocked ? `leader election: ${blocked}` : true;
+      },
     },
   });
   await Promise.all([...Object.values(caches).map((cache) => cache.start()), nodeLifecycle.startCaches()]);
@@ -92,7 +98,6 @@ export async function startOperator(
     await Promise.all(controllers.map((c) => c.stop()));
   };
 
-  let elector: LeaderElector | undefined;
   if (config.leaderElect) {
     elector = new LeaderElector({
       rest,

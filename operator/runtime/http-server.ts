@@ -28,13 +28,14 @@ export function parseListenAddress(address: string): { host: string | undefined;
   return { host: host || undefined, port };
 }
 
-function checkResult(check: HealthCheck): { ok: true } | { ok: false; reason: string } {
+/** The status and body a check answers with. */
+function checkResult(check: HealthCheck): { status: number; body: string } {
   try {
     const result = check();
-    if (result === true) return { ok: true };
-    return { ok: false, reason: typeof result === 'string' && result ? result : 'check failed' };
+    if (result === true) return { status: 200, body: 'ok' };
+    return { status: 503, body: typeof result === 'string' && result ? result : 'check failed' };
   } catch (error) {
-    return { ok: false, reason: error instanceof Error ? error.message : String(error) };
+    return { status: 500, body: error instanceof Error ? error.message : String(error) };
   }
 }
 
@@ -50,7 +51,7 @@ function reply(
 
 /**
  * The operator's HTTP endpoints: /healthz (liveness), /readyz (readiness) and /metrics (Prometheus).
- * Probes read plain text: "ok" with 200, or the failing reason with 500.
+ * Probes read plain text: "ok" with 200, or the failing reason with 503 (500 when the check threw).
  */
 export async function startHttpServer(options: HttpServerOptions): Promise<RunningHttpServer> {
   const { host, port } = parseListenAddress(options.address);
@@ -69,8 +70,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     }
     const check = checks.get(path);
     if (check) {
-      const result = checkResult(check);
-      return result.ok ? reply(response, 200, 'ok') : reply(response, 500, result.reason);
+      const { status, body } = checkResult(check);
+      return reply(response, status, body);
     }
     options.registry.metrics().then(
       (text) => reply(response, 200, text, options.registry.contentType),

@@ -19,6 +19,9 @@ export interface LeaderElectorOptions {
   renewDeadlineSeconds?: number;
   /** How often the leader renews and standbys try to acquire. */
   retryPeriodSeconds?: number;
+  /** While the Lease's namespace is missing, attempts wait this long, doubling up to maxBackoffMs. */
+  initialBackoffMs?: number;
+  maxBackoffMs?: number;
   logger: Logger;
   metrics?: OperatorMetrics;
 }
@@ -53,11 +56,6 @@ interface Lease {
   spec?: LeaseSpec;
 }
 
-/** A failure retrying cannot fix: run() rejects with it. */
-export class LeaderElectionError extends Error {
-  override readonly name = 'LeaderElectionError';
-}
-
 /** What one acquire-or-renew attempt found. */
 type Attempt = 'done' | 'retry-at-once';
 
@@ -74,6 +72,8 @@ export class LeaderElector {
   private readonly leaseDurationMs: number;
   private readonly renewDeadlineMs: number;
   private readonly retryPeriodMs: number;
+  private readonly initialBackoffMs: number;
+  private readonly maxBackoffMs: number;
   private readonly leases: string;
   private readonly leasePath: string;
 
@@ -89,6 +89,8 @@ export class LeaderElector {
   private callbacks: LeaderCallbacks | undefined;
   private running: Promise<void> | undefined;
   private readonly stopping = new AbortController();
+  /** The last create found no namespace, and nothing since showed it exists. */
+  private namespaceMissing = false;
 
   constructor(private readonly options: LeaderElectorOptions) {
     const lease = options.leaseDurationSeconds ?? 15;
@@ -106,6 +108,8 @@ export class LeaderElector {
     this.leaseDurationMs = lease * 1000;
     this.renewDeadlineMs = renew * 1000;
     this.retryPeriodMs = retry * 1000;
+    this.initialBackoffMs = options.initialBackoffMs ?? 1000;
+    this.maxBackoffMs = options.maxBackoffMs ?? 30_000;
     this.leases = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(options.namespace)}/leases`;
     this.leasePath = `${this.leases}/${encodeURIComponent(options.name)}`;
   }
@@ -114,9 +118,15 @@ export class LeaderElector {
     return this.leading;
   }
 
+  /** Why this replica cannot campaign at the moment, for readiness; undefined while it can. */
+  get blockedBy(): string | undefined {
+    return this.namespaceMissing ? `namespace "${this.options.namespace}" does not exist` : undefined;
+  }
+
   /**
    * Campaigns for the lease until stop(). After losing it this replica is a standby again and may
-   * lead another term later. Rejects only on what retrying cannot fix (the namespace is missing).
+   * lead another term later. A missing namespace does not end it: it retries with backoff until the
+   * namespace appears.
    */
   run(callbacks: LeaderCallbacks): Promise<void> {
     if (this.running) throw new Error('LeaderElector.run() was already called');
@@ -138,13 +148,26 @@ export class LeaderElector {
       { lease: `${this.options.namespace}/${this.options.name}`, identity },
       'campaigning for leadership',
     );
+    let backoffMs = this.initialBackoffMs;
     try {
       while (!this.stopping.signal.aborted) {
         const attempt = await this.tryAcquireOrRenew();
         if (attempt === 'retry-at-once' && !this.stopping.signal.aborted) await this.tryAcquireOrRenew();
-        const pause = this.leading
+        let pause = this.leading
           ? this.retryPeriodMs
           : this.retryPeriodMs * (1 + Math.random() * ACQUIRE_JITTER);
+        if (this.namespaceMissing) {
+          // Nothing changes until someone creates the namespace: ask less and less often.
+          pause = backoffMs;
+          backoffMs = Math.min(this.maxBackoffMs, backoffMs * 2);
+          logger.warn(
+            { namespace: this.options.namespace, retryInSeconds: pause / 1000 },
+            `cannot create the leader lease: namespace "${this.options.namespace}" does not exist; ` +
+              `create it (kubectl create namespace ${this.options.namespace}) or install the Helm chart`,
+          );
+        } else {
+          backoffMs = this.initialBackoffMs;
+        }
         await sleep(pause, undefined, { signal: this.stopping.signal }).catch(() => undefined);
       }
     } catch (error) {
@@ -166,6 +189,7 @@ export class LeaderElector {
       current = await rest.request<Lease>('GET', this.leasePath, {
         timeoutMs,
       });
+      this.namespaceMissing = false;
     } catch (error) {
       if (!isNotFound(error)) {
         logger.warn({ err: errorMessage(error) }, 'could not read the leader lease');
@@ -179,15 +203,13 @@ export class LeaderElector {
           body: this.leaseFor(this.heldSpec(undefined)),
           timeoutMs,
         });
+        this.namespaceMissing = false;
         this.acquired(created, startedAt);
       } catch (error) {
-        if (isNotFound(error))
-          throw new LeaderElectionError(
-            `cannot create the leader lease: namespace "${this.options.namespace}" does not exist ` +
-              `(the Helm chart creates it; with kubectl: kubectl create namespace ${this.options.namespace})`,
-          );
-        if (!isConflict(error))
-          logger.warn({ err: errorMessage(error) }, 'could not create the leader lease');
+        // A create finds nothing only when the namespace itself is missing; a conflict shows it exists.
+        if (isNotFound(error)) this.namespaceMissing = true;
+        else if (isConflict(error)) this.namespaceMissing = false;
+        else logger.warn({ err: errorMessage(error) }, 'could not create the leader lease');
       }
       return 'done';
     }

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import readline from 'node:readline';
 import { after, afterEach, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -9,8 +12,9 @@ import { repoPath } from '../../common/paths.js';
 import { RestClient } from '../../kube/rest.js';
 import { microTime } from '../../kube/time.js';
 import { LeaderElector } from '../../operator/runtime/leader-election.js';
-import { eventually } from '../support/agent.js';
+import { eventually, type SeerProcess } from '../support/agent.js';
 import { startTestCluster, type TestCluster } from '../support/control-plane.js';
+import { startOperatorProcess } from '../support/operator.js';
 
 const NAMESPACE = 'seer-system';
 // Short, so expiries happen within seconds; the margins between them keep the assertions robust.
@@ -31,13 +35,17 @@ interface Lease {
 
 let cluster: TestCluster;
 let rest: RestClient;
+let work: string;
+const operators: SeerProcess[] = [];
 const logger = pino({ level: 'silent' });
 const electors: LeaderElector[] = [];
 const children = new Set<ChildProcess>();
 
 before(async () => {
-  cluster = await startTestCluster();
+  // The CRDs for the operator processes' caches; seer-system comes with every cluster.
+  cluster = await startTestCluster({ crds: true });
   rest = RestClient.fromKubeconfig(cluster.kubeconfig);
+  work = await mkdtemp(path.join(os.tmpdir(), 'seer-leader-election-'));
 });
 
 afterEach(async () => {
@@ -47,8 +55,10 @@ afterEach(async () => {
 });
 
 after(async () => {
+  await Promise.all(operators.map((operator) => operator.kill()));
   rest?.close();
   await cluster?.stop();
+  if (work) await rm(work, { recursive: true, force: true });
 });
 
 const leasePath = (name: string) => `/apis/coordination.k8s.io/v1/namespaces/${NAMESPACE}/leases/${name}`;
@@ -288,21 +298,52 @@ test('a leader whose Lease is taken by force stops at once; the Lease is taken b
   monitor.assertNeverTwo();
 });
 
-test('a missing namespace is reported as such', async () => {
-  const elector = new LeaderElector({
-    rest,
-    namespace: 'no-such-namespace',
-    name: 'seer-operator',
-    identity: 'replica-a',
-    logger,
-    ...TIMING,
-  });
-  electors.push(elector);
-  await assert.rejects(
-    elector.run({ onStartedLeading: () => undefined, onStoppedLeading: () => undefined }),
-    /namespace "no-such-namespace" does not exist/,
+test('operators without the namespace of their Lease wait, unready, and lead once it is created', async () => {
+  const namespace = 'seer-later';
+  const start = async (identity: string) => {
+    const operator = await startOperatorProcess({
+      kubeconfig: cluster.kubeconfig,
+      identity,
+      logDir: work,
+      args: ['--namespace', namespace, '--lease-duration', '3'],
+    });
+    operators.push(operator);
+    const port = await eventually(
+      `${identity} logs its HTTP port`,
+      async () => /"http":(\d+)/.exec(await operator.log())?.[1],
+    );
+    return { operator, readyz: `http://127.0.0.1:${port}/readyz` };
+  };
+  const [a, b] = await Promise.all([start('operator-a'), start('operator-b')]);
+  for (const { readyz } of [a, b]) {
+    const response = await eventually('/readyz to name the missing namespace', async () => {
+      const answer = await fetch(readyz);
+      return answer.status === 503 ? answer : undefined;
+    });
+    assert.equal(await response.text(), `leader election: namespace "${namespace}" does not exist`);
+  }
+  assert.match(await a.operator.log(), /kubectl create namespace seer-later/);
+
+  // SIGTERM still stops a replica at once while it waits.
+  const stoppingAt = performance.now();
+  await b.operator.stop();
+  assert.ok(performance.now() - stoppingAt < 5000, 'SIGTERM took over 5 s');
+  assert.equal(b.operator.child.exitCode, 0);
+
+  await cluster.kubectlOk(['create', 'namespace', namespace]);
+  await eventually(
+    'operator-a to lead',
+    async () => {
+      const lease = await rest.request<Lease>(
+        'GET',
+        `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/seer-operator`,
+      );
+      return lease.spec?.holderIdentity === 'operator-a';
+    },
+    30_000,
   );
-  assert.equal(elector.isLeader, false);
+  assert.equal((await fetch(a.readyz)).status, 200);
+  assert.match(await a.operator.log(), /leading: controllers started/);
 });
 
 // Last: it takes the API server away.

@@ -69,17 +69,17 @@ test('/healthz and /readyz answer 200 "ok" when their checks pass', async () => 
   }
 });
 
-test('a failing check answers 500 with its reason, and only on its own endpoint', async () => {
+test('a failing check answers 503 with its reason, and only on its own endpoint', async () => {
   healthz = () => true;
   readyz = () => 'not the leader yet';
   const notReady = await get(server.port, '/readyz');
-  assert.equal(notReady.status, 500);
+  assert.equal(notReady.status, 503);
   assert.equal(notReady.body, 'not the leader yet');
   assert.equal((await get(server.port, '/healthz')).status, 200);
 
   healthz = () => false;
   const unhealthy = await get(server.port, '/healthz');
-  assert.equal(unhealthy.status, 500);
+  assert.equal(unhealthy.status, 503);
   assert.equal(unhealthy.body, 'check failed');
 });
 

@@ -3,7 +3,11 @@ import { afterEach, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
 import { ApiError, type RequestOptions, type RestClient } from '../../../kube/rest.js';
-import { LeaderElector, type LeaderCallbacks } from '../../../operator/runtime/leader-election.js';
+import {
+  LeaderElector,
+  type LeaderCallbacks,
+  type LeaderElectorOptions,
+} from '../../../operator/runtime/leader-election.js';
 import { OperatorMetrics } from '../../../operator/runtime/metrics.js';
 import { eventually } from '../../support/agent.js';
 
@@ -31,6 +35,8 @@ class FakeLeaseApi implements Pick<RestClient, 'request'> {
   /** While set, every request hangs until its timeout. */
   hang = false;
   writes = 0;
+  /** When (performance.now()) each create of the Lease was attempted. */
+  creates: number[] = [];
   private version = 0;
 
   async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
@@ -46,6 +52,7 @@ class FakeLeaseApi implements Pick<RestClient, 'request'> {
       return copy(this.lease) as T;
     }
     if (method === 'POST' && path === LEASES) {
+      this.creates.push(performance.now());
       if (!this.namespaceExists) throw new ApiError(404, { message: 'namespaces "seer-system" not found' });
       if (this.lease) throw new ApiError(409, { message: 'already exists' });
       return this.store(options.body as StoredLease) as T;
@@ -81,7 +88,12 @@ afterEach(async () => {
 });
 
 /** Short durations so a test sees several renewals and an expiry in about a second. */
-function elector(api: FakeLeaseApi, identity: string, metrics?: OperatorMetrics): LeaderElector {
+function elector(
+  api: FakeLeaseApi,
+  identity: string,
+  metrics?: OperatorMetrics,
+  options: Partial<LeaderElectorOptions> = {},
+): LeaderElector {
   const created = new LeaderElector({
     rest: api,
     namespace: 'seer-system',
@@ -92,6 +104,7 @@ function elector(api: FakeLeaseApi, identity: string, metrics?: OperatorMetrics)
     retryPeriodSeconds: 0.1,
     logger,
     metrics,
+    ...options,
   });
   electors.push(created);
   return created;
@@ -287,15 +300,65 @@ test('two electors racing for a missing Lease: one creates it, the other stays a
   }
 });
 
-test('a missing namespace rejects run() with a clear error', async () => {
+/** The gaps (ms) between successive attempts to create the Lease, from the `from`th on. */
+const createGaps = (api: FakeLeaseApi, from = 0) =>
+  api.creates.slice(from + 1).map((at, i) => at - (api.creates[from + i] ?? at));
+
+test('a missing namespace: retries with doubling, capped backoff, warns and says so, then leads once it exists', async () => {
   const api = new FakeLeaseApi();
   api.namespaceExists = false;
-  const a = elector(api, 'a');
-  await assert.rejects(a.run(recorder().callbacks), {
-    name: 'LeaderElectionError',
-    message: /namespace "seer-system" does not exist .*kubectl create namespace seer-system/,
-  });
+  const warnings: string[] = [];
+  const warnLogger = pino({ level: 'warn' }, { write: (line: string) => warnings.push(line) });
+  const a = elector(api, 'a', undefined, { logger: warnLogger, initialBackoffMs: 100, maxBackoffMs: 400 });
+  const { seen, callbacks } = recorder();
+  let rejected: unknown;
+  a.run(callbacks).catch((error: unknown) => (rejected = error));
+  await eventually('five attempts to create the Lease', () => api.creates.length >= 5, 5000, 10);
+  assert.equal(a.blockedBy, 'namespace "seer-system" does not exist');
   assert.equal(a.isLeader, false);
+  assert.equal(rejected, undefined, 'run() goes on');
+  // 100, 200, then 400 (the cap) rather than 800.
+  const gaps = createGaps(api).slice(0, 4);
+  for (const [i, expected] of [100, 200, 400, 400].entries()) {
+    const gap = gaps[i] ?? 0;
+    assert.ok(
+      gap >= expected - 5 && gap < expected + 300,
+      `gap ${i}: ${Math.round(gap)} ms, not ${expected}`,
+    );
+  }
+  assert.ok(warnings.length >= 5, `${warnings.length} warnings`);
+  assert.match(
+    warnings[0] ?? '',
+    /namespace \\"seer-system\\" does not exist; create it \(kubectl create namespace seer-system\) or install the Helm chart/,
+  );
+
+  api.namespaceExists = true;
+  await eventually('a leads', () => a.isLeader, 5000, 10);
+  assert.equal(a.blockedBy, undefined);
+  assert.equal(seen.started, 1);
+
+  // The namespace goes away (the Lease with it): the backoff starts over from its first step.
+  api.namespaceExists = false;
+  api.lease = undefined;
+  const gone = api.creates.length;
+  await eventually('a stops leading', () => !a.isLeader, 5000, 10);
+  await eventually('two more attempts', () => api.creates.length >= gone + 2, 5000, 10);
+  assert.equal(a.blockedBy, 'namespace "seer-system" does not exist');
+  const [first = 0] = createGaps(api, gone);
+  assert.ok(first < 400, `first retry after ${Math.round(first)} ms: the backoff was not reset`);
+});
+
+test('stop() ends a campaign that waits for the namespace at once', async () => {
+  const api = new FakeLeaseApi();
+  api.namespaceExists = false;
+  const a = elector(api, 'a', undefined, { initialBackoffMs: 30_000 });
+  const run = a.run(recorder().callbacks);
+  await eventually('the first attempt', () => a.blockedBy !== undefined, 5000, 10);
+  const stoppingAt = performance.now();
+  await a.stop();
+  await run;
+  assert.ok(performance.now() - stoppingAt < 200, 'stop() waited for the backoff');
+  assert.equal(api.creates.length, 1);
 });
 
 test('durations that cannot work are refused', () => {
