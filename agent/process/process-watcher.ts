@@ -52,7 +52,7 @@ export class ProcessWatcher {
     const entry: WatchedPid = { pid, startTime, fd: this.open(pid, startTime), intervalMs, onGone };
     this.watched.add(entry);
     this.schedule();
-    return () => this.forget(entry);
+    return () => void this.forget(entry);
   }
 
   /** Resolves true once group `pgid` has no live member left, false after `timeoutMs`. */
@@ -86,10 +86,12 @@ export class ProcessWatcher {
     return fd;
   }
 
-  private forget(entry: WatchedPid): void {
-    if (!this.watched.delete(entry)) return;
+  /** False when `entry` was no longer watched. */
+  private forget(entry: WatchedPid): boolean {
+    if (!this.watched.delete(entry)) return false;
     if (typeof entry.fd === 'number') closeSync(entry.fd);
     if (this.size === 0) this.cancel();
+    return true;
   }
 
   private isAlive(entry: WatchedPid): boolean {
@@ -137,7 +139,8 @@ export class ProcessWatcher {
   private pass(): void {
     const gone = [...this.watched].filter((entry) => !this.isAlive(entry));
     for (const entry of gone) {
-      this.forget(entry);
+      // An earlier owner's reaction may have stopped watching this one already.
+      if (!this.forget(entry)) continue;
       try {
         entry.onGone();
       } catch {
