@@ -1,7 +1,7 @@
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import yaml from 'js-yaml';
-import { NODE_LEASE_NAMESPACE } from '../../api/names.js';
+import { NODE_LEASE_NAMESPACE, SEER_NAMESPACE } from '../../api/names.js';
 import { repoPath } from '../../common/paths.js';
 import { isNotFound } from '../../kube/errors.js';
 import { connectionFromKubeconfig, RestClient } from '../../kube/rest.js';
@@ -10,7 +10,7 @@ import { NODE_LABEL } from '../../api/names.js';
 import { resolveKubeconfig } from '../kubeconfig.js';
 
 /** Where node agents' ServiceAccounts live. */
-export const NODE_CREDENTIALS_NAMESPACE = 'seer-system';
+export const NODE_CREDENTIALS_NAMESPACE = SEER_NAMESPACE;
 /** The shared ClusterRole (and Role in kube-node-lease) every node's agent is bound to. */
 export const NODE_ROLE = 'seer:node';
 /** One year: how long a node's token is valid unless told otherwise. */
@@ -87,6 +87,21 @@ async function apply(rest: RestClient, object: KubeObject): Promise<void> {
   });
 }
 
+/**
+ * Whether `object` exists and a Helm release manages it (the chart installs the node restriction
+ * policy): the release keeps it up to date, and applying this copy over it would take its fields
+ * from Helm.
+ */
+async function managedByHelm(rest: RestClient, object: KubeObject): Promise<boolean> {
+  try {
+    const current = await rest.request<KubeObject>('GET', objectPath(object));
+    return current.metadata.labels?.['app.kubernetes.io/managed-by'] === 'Helm';
+  } catch (error) {
+    if (isNotFound(error)) return false;
+    throw error;
+  }
+}
+
 /** The shared objects every node needs: the namespace, the roles and the node restriction policy. */
 export async function nodeRestrictionManifests(
   file = repoPath('deploy', 'node-restriction.yaml'),
@@ -150,9 +165,9 @@ export function nodeKubeconfigYaml(
 
 /**
  * Creates (or refreshes) a node's credentials and returns its agent's kubeconfig: installs the
- * shared roles and the node restriction policy, the node's ServiceAccount and bindings, and asks the
- * TokenRequest API for a token. Running it again issues a new token; earlier ones stay valid until
- * they expire or the node is removed.
+ * shared roles and the node restriction policy (leaving what the Helm chart installed to it), the
+ * node's ServiceAccount and bindings, and asks the TokenRequest API for a token. Running it again
+ * issues a new token; earlier ones stay valid until they expire or the node is removed.
  */
 export async function addNode(rest: RestClient, name: string, options: AddNodeOptions): Promise<string> {
   checkNodeName(name);
@@ -162,7 +177,8 @@ export async function addNode(rest: RestClient, name: string, options: AddNodeOp
       `expiration must be a whole number of seconds, at least 600, not ${expirationSeconds}`,
     );
   }
-  for (const object of await nodeRestrictionManifests(options.manifestsFile)) await apply(rest, object);
+  for (const object of await nodeRestrictionManifests(options.manifestsFile))
+    if (!(await managedByHelm(rest, object))) await apply(rest, object);
   for (const object of nodeObjects(name)) await apply(rest, object);
   const account = nodeServiceAccountName(name);
   const response = await rest.request<{ status?: { token?: string } }>(

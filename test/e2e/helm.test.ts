@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -7,12 +7,14 @@ import yaml from 'js-yaml';
 import { SEER_API_VERSION } from '../../api/names.js';
 import type { SeerDeployment, SeerPod } from '../../api/types.js';
 import { SimulatedNodes } from '../../bench/simulated-nodes.js';
+import { addNode, nodeRestrictionManifests } from '../../cli/commands/node-credentials.js';
 import { writeKubeconfig } from '../../cli/control-plane/kubeconfig.js';
 import { repoPath } from '../../common/paths.js';
-import { RestClient } from '../../kube/rest.js';
+import { connectionFromKubeconfig, MERGE_PATCH, RestClient } from '../../kube/rest.js';
 import { SeerClient } from '../../kube/seer-client.js';
 import { eventually, type SeerProcess } from '../support/agent.js';
 import { runCommand, startTestCluster, type TestCluster } from '../support/control-plane.js';
+import { assertOtherSeerNodeRefused, nodeRestrictionInForce } from '../support/node-credentials.js';
 import { startOperatorProcess } from '../support/operator.js';
 
 const CHART = repoPath('helm', 'seer-operator');
@@ -24,9 +26,19 @@ const FULLNAME = `${RELEASE}-seer-operator`;
 interface K8sObject {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; namespace?: string };
+  metadata: {
+    name: string;
+    namespace?: string;
+    resourceVersion?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
   [key: string]: unknown;
 }
+
+/** The node restriction's two objects, which the chart and `seer node add` both install. */
+const POLICY_KINDS = ['ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding'];
+const POLICY = 'seer-node-restriction';
 
 function parseManifests(text: string): K8sObject[] {
   return yaml.loadAll(text).filter((doc): doc is K8sObject => doc !== null && typeof doc === 'object');
@@ -56,6 +68,25 @@ describe('the chart against a real control plane', () => {
   let tokenKubeconfig: string;
   let nodes: SimulatedNodes | undefined;
   let operator: SeerProcess | undefined;
+  /** Node helm-node-1's own credentials, from `seer node add`. */
+  let nodeCredentials: RestClient | undefined;
+
+  /** The node restriction objects as they are in the cluster, or undefined where absent. */
+  const policyObjects = async () =>
+    Promise.all(
+      POLICY_KINDS.map(async (kind) => {
+        const got = await cluster.kubectl(['get', kind.toLowerCase(), POLICY, '-o', 'json']);
+        return got.code === 0 ? (JSON.parse(got.stdout) as K8sObject) : undefined;
+      }),
+    );
+  const managedByHelm = (object: K8sObject | undefined) =>
+    object?.metadata.labels?.['app.kubernetes.io/managed-by'] === 'Helm';
+  const addNodeCredentials = async (node: string) => {
+    const connection = connectionFromKubeconfig(cluster.kubeconfig);
+    const file = path.join(workDir, `${node}.kubeconfig`);
+    await writeFile(file, await addNode(admin, node, { server: connection.server, caData: connection.ca }));
+    return RestClient.fromKubeconfig(file);
+  };
 
   /** kubectl as the chart's ServiceAccount (its token), never throwing. */
   const asOperator = (args: string[], input?: string) =>
@@ -71,6 +102,7 @@ describe('the chart against a real control plane', () => {
   after(async () => {
     await operator?.stop();
     await nodes?.stop();
+    nodeCredentials?.close();
     admin?.close();
     await cluster?.stop();
     if (workDir) await rm(workDir, { recursive: true, force: true });
@@ -89,6 +121,7 @@ describe('the chart against a real control plane', () => {
       ['--set', 'operator.logLevel=loud'],
       ['--set', 'podAntiAffinity=sometimes'],
       ['--set', 'unknownValue=1'],
+      ['--set', 'nodeRestriction.enabled=sometimes'],
       ['--set', 'leaderElection.enabled=false'], // 3 replicas would all act at once
     ];
     for (const args of bad) {
@@ -127,6 +160,8 @@ describe('the chart against a real control plane', () => {
       'RoleBinding',
       'Service',
       'ServiceAccount',
+      'ValidatingAdmissionPolicy',
+      'ValidatingAdmissionPolicyBinding',
     ]);
     const deployment = objects.find((o) => o.kind === 'Deployment') as unknown as {
       spec: {
@@ -172,18 +207,86 @@ describe('the chart against a real control plane', () => {
     assert.equal(parseManifests(withMonitor.stdout).filter((o) => o.kind === 'ServiceMonitor').length, 1);
   });
 
-  test('helm template | kubectl apply --dry-run=server is clean', async () => {
-    // seer-system exists already (seer cluster up makes it), as after `helm install --create-namespace`.
-    const rendered = await cluster.helm(['template', RELEASE, CHART, '-n', NAMESPACE, '--include-crds']);
+  test("the chart's node restriction is deploy/node-restriction.yaml's, behind nodeRestriction.enabled", async () => {
+    const rendered = await cluster.helm(['template', RELEASE, CHART, '-n', NAMESPACE]);
     assert.equal(rendered.code, 0, rendered.stderr);
-    // CRDs first, so the dry run knows them (no custom resources are rendered, only the CRDs).
-    const applied = await cluster.kubectl(['apply', '--dry-run=server', '-f', '-'], rendered.stdout);
-    assert.equal(applied.code, 0, applied.stderr);
-    assert.match(applied.stdout, /deployment\.apps\/seer-seer-operator created \(server dry run\)/);
-    assert.match(applied.stdout, /clusterrole\.rbac\.authorization\.k8s\.io\/seer-seer-operator created/);
+    const ours = parseManifests(rendered.stdout).filter((o) => POLICY_KINDS.includes(o.kind));
+    const deployed = (await nodeRestrictionManifests()).filter((o) => POLICY_KINDS.includes(o.kind));
+    // Helm cannot read deploy/: the template is a copy, and only its labels and annotations may differ.
+    const essence = (o: K8sObject) => ({
+      apiVersion: o.apiVersion,
+      kind: o.kind,
+      name: o.metadata.name,
+      spec: o.spec,
+    });
+    assert.deepEqual(ours.map(essence), deployed.map(essence));
+    for (const object of ours) assert.equal(object.metadata.annotations?.['helm.sh/resource-policy'], 'keep');
+
+    const off = await cluster.helm(['template', RELEASE, CHART, '--set', 'nodeRestriction.enabled=false']);
+    assert.equal(off.code, 0, off.stderr);
+    assert.deepEqual(
+      parseManifests(off.stdout).filter((o) => POLICY_KINDS.includes(o.kind)),
+      [],
+    );
+  });
+
+  test('helm template | kubectl apply --dry-run=server is clean, with and without the node restriction', async () => {
+    // seer-system exists already (seer cluster up makes it), as after `helm install --create-namespace`.
+    for (const enabled of [true, false]) {
+      const rendered = await cluster.helm([
+        'template',
+        RELEASE,
+        CHART,
+        '-n',
+        NAMESPACE,
+        '--include-crds',
+        '--set',
+        `nodeRestriction.enabled=${enabled}`,
+      ]);
+      assert.equal(rendered.code, 0, rendered.stderr);
+      // CRDs first, so the dry run knows them (no custom resources are rendered, only the CRDs).
+      const applied = await cluster.kubectl(['apply', '--dry-run=server', '-f', '-'], rendered.stdout);
+      assert.equal(applied.code, 0, applied.stderr);
+      assert.match(applied.stdout, /deployment\.apps\/seer-seer-operator created \(server dry run\)/);
+      assert.match(applied.stdout, /clusterrole\.rbac\.authorization\.k8s\.io\/seer-seer-operator created/);
+      const policy =
+        /validatingadmissionpolicy\.admissionregistration\.k8s\.io\/seer-node-restriction created/;
+      const binding =
+        /validatingadmissionpolicybinding\.admissionregistration\.k8s\.io\/seer-node-restriction created/;
+      for (const line of [policy, binding])
+        if (enabled) assert.match(applied.stdout, line);
+        else assert.doesNotMatch(applied.stdout, line);
+    }
     // A dry run changes nothing.
     const crds = await cluster.kubectl(['get', 'crd', 'seerpods.seer.io']);
     assert.notEqual(crds.code, 0);
+    assert.deepEqual(await policyObjects(), [undefined, undefined]);
+  });
+
+  test('createNamespace leaves out a namespace that exists already', async () => {
+    const result = await cluster.helm([
+      'install',
+      RELEASE,
+      CHART,
+      '-n',
+      NAMESPACE,
+      '--dry-run=server',
+      '--set',
+      'createNamespace=true',
+    ]);
+    // Rendering the Namespace would fail: Helm does not take over an object it did not make.
+    assert.equal(result.code, 0, result.stderr);
+    assert.doesNotMatch(result.stdout, /kind: Namespace/);
+    const template = await cluster.helm([
+      'template',
+      RELEASE,
+      CHART,
+      '-n',
+      NAMESPACE,
+      '--set',
+      'createNamespace=true',
+    ]);
+    assert.match(template.stdout, /kind: Namespace/, 'helm template renders it');
   });
 
   test('helm install: CRDs, objects, and NOTES that tell the next step', async () => {
@@ -209,6 +312,8 @@ describe('the chart against a real control plane', () => {
     await cluster.kubectlOk(['get', 'serviceaccount', FULLNAME, '-n', NAMESPACE]);
     await cluster.kubectlOk(['get', 'service', `${FULLNAME}-metrics`, '-n', NAMESPACE]);
     await cluster.kubectlOk(['get', 'poddisruptionbudget', FULLNAME, '-n', NAMESPACE]);
+    const policy = await policyObjects();
+    assert.ok(policy.every(managedByHelm), "the node restriction is the release's");
   });
 
   test("the operator, run as the chart's ServiceAccount, schedules and runs a 3-replica deployment", async () => {
@@ -385,6 +490,29 @@ describe('the chart against a real control plane', () => {
     );
   });
 
+  test("seer node add leaves the chart's node restriction to Helm, which keeps a node to its own SeerNode", async () => {
+    const before = await policyObjects();
+    nodeCredentials = await addNodeCredentials('helm-node-1');
+    const after = await policyObjects();
+    assert.deepEqual(
+      after.map((o) => o?.metadata.resourceVersion),
+      before.map((o) => o?.metadata.resourceVersion),
+      "node add changed the chart's objects",
+    );
+    await nodeRestrictionInForce(nodeCredentials);
+    // Its own SeerNode (a simulated node) it may write; another's it may not.
+    await nodeCredentials.request('PATCH', '/apis/seer.io/v1alpha1/seernodes/helm-node-1/status', {
+      body: { status: { phase: 'Ready' } },
+      contentType: MERGE_PATCH,
+    });
+    await assertOtherSeerNodeRefused(nodeCredentials, 'helm-node-2');
+
+    const upgraded = await cluster.helm(['upgrade', RELEASE, CHART, '-n', NAMESPACE, '--reuse-values']);
+    assert.equal(upgraded.code, 0, upgraded.stderr);
+    assert.match(upgraded.stdout, /STATUS: deployed/);
+    assert.ok((await policyObjects()).every(managedByHelm));
+  });
+
   test('helm uninstall removes the release objects and keeps the CRDs', async () => {
     await operator?.stop();
     operator = undefined;
@@ -414,5 +542,42 @@ describe('the chart against a real control plane', () => {
     const refused = await asOperator(['get', 'seerpods', '-A']);
     assert.notEqual(refused.code, 0);
     assert.match(refused.stderr, /Forbidden|Unauthorized/, refused.stderr);
+    // Node credentials outlive the release, so the node restriction stays in force.
+    assert.ok((await policyObjects()).every((o) => o !== undefined));
+    assert.ok(nodeCredentials, 'needs the node credentials from node add');
+    await assertOtherSeerNodeRefused(nodeCredentials, 'helm-node-2');
+  });
+
+  test('seer node add before the chart: helm install --take-ownership adopts its node restriction', async () => {
+    // As on a cluster that never had the chart: the policy made by `seer node add` alone.
+    await cluster.kubectlOk(['delete', ...POLICY_KINDS.map((kind) => `${kind.toLowerCase()}/${POLICY}`)]);
+    (await addNodeCredentials('helm-node-early')).close();
+    assert.ok((await policyObjects()).every((o) => o && !managedByHelm(o)));
+
+    const refused = await cluster.helm(['install', RELEASE, CHART, '-n', NAMESPACE]);
+    assert.notEqual(refused.code, 0);
+    assert.match(
+      refused.stderr,
+      /ValidatingAdmissionPolicy "seer-node-restriction" .*exists and cannot be imported/,
+    );
+    const adopted = await cluster.helm(['install', RELEASE, CHART, '-n', NAMESPACE, '--take-ownership']);
+    assert.equal(adopted.code, 0, adopted.stderr);
+    const policy = await policyObjects();
+    assert.ok(policy.every(managedByHelm));
+    for (const object of policy)
+      assert.equal(object?.metadata.annotations?.['meta.helm.sh/release-name'], RELEASE);
+    assert.ok(nodeCredentials);
+    await assertOtherSeerNodeRefused(nodeCredentials, 'helm-node-2');
+
+    const uninstalled = await cluster.helm([
+      'uninstall',
+      RELEASE,
+      '-n',
+      NAMESPACE,
+      '--wait',
+      '--timeout',
+      '60s',
+    ]);
+    assert.equal(uninstalled.code, 0, uninstalled.stderr);
   });
 });

@@ -8,12 +8,19 @@ import yaml from 'js-yaml';
 import { AGENT_FINALIZER, SEER_API_VERSION } from '../../api/names.js';
 import type { SeerPod } from '../../api/types.js';
 import { addNode, removeNode, runNodeAdd, runNodeRemove } from '../../cli/commands/node-credentials.js';
-import { statusCode } from '../../kube/errors.js';
 import { connectionFromKubeconfig, MERGE_PATCH as MERGE, RestClient } from '../../kube/rest.js';
 import { SeerClient } from '../../kube/seer-client.js';
 import { microTime } from '../../kube/time.js';
 import { eventually, startAgentProcess, type AgentProcess } from '../support/agent.js';
 import { startTestCluster, type TestCluster } from '../support/control-plane.js';
+import {
+  assertOtherSeerNodeRefused,
+  forbidden,
+  NODE_LEASES as LEASES,
+  nodeLease,
+  nodeRestrictionInForce,
+  refused,
+} from '../support/node-credentials.js';
 import { makePackage, seerPod, SLEEPER } from '../support/pods.js';
 
 let cluster: TestCluster;
@@ -26,42 +33,10 @@ let nodeB: RestClient;
 let agent: AgentProcess | undefined;
 const clients: RestClient[] = [];
 
-const LEASES = '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases';
-
 function client(kubeconfig: string): RestClient {
   const rest = RestClient.fromKubeconfig(kubeconfig);
   clients.push(rest);
   return rest;
-}
-
-/** Resolves with the HTTP status the request failed with (fails the test if it succeeded). */
-async function refusal(what: string, request: Promise<unknown>): Promise<{ code: number; message: string }> {
-  try {
-    await request;
-  } catch (error) {
-    const code = statusCode(error);
-    assert.ok(code !== undefined, `${what}: ${String(error)}`);
-    return { code, message: String(error) };
-  }
-  assert.fail(`${what}: was allowed`);
-}
-
-async function refused(what: string, request: Promise<unknown>): Promise<number> {
-  return (await refusal(what, request)).code;
-}
-
-async function forbidden(what: string, request: Promise<unknown>): Promise<void> {
-  const { code, message } = await refusal(what, request);
-  assert.equal(code, 403, `${what}: ${message}`);
-}
-
-function lease(name: string, holder: string) {
-  return {
-    apiVersion: 'coordination.k8s.io/v1',
-    kind: 'Lease',
-    metadata: { name },
-    spec: { holderIdentity: holder, leaseDurationSeconds: 40, renewTime: microTime() },
-  };
 }
 
 function podPath(name: string, subresource = ''): string {
@@ -100,17 +75,7 @@ before(async () => {
   nodeB = client(kubeconfigB);
   await createPod('pod-a', 'a');
   await createPod('pod-b', 'b');
-  // A new policy takes effect once the API server has loaded it: wait until it refuses a (dry-run)
-  // write that RBAC allows.
-  await eventually('the node restriction policy in force', async () => {
-    try {
-      await nodeA.request('POST', LEASES, { body: lease('seer-node-b', 'a'), query: { dryRun: 'All' } });
-    } catch (error) {
-      if (statusCode(error) === 403) return true;
-      throw error;
-    }
-    throw new Error('allowed');
-  });
+  await nodeRestrictionInForce(nodeA);
 });
 
 after(async () => {
@@ -204,13 +169,7 @@ test("a node's credentials are refused on another node's SeerNode and on its own
       body: { apiVersion: SEER_API_VERSION, kind: 'SeerNode', metadata: { name: 'c' }, spec: {} },
     }),
   );
-  await forbidden(
-    'patch status of SeerNode b',
-    nodeA.request('PATCH', '/apis/seer.io/v1alpha1/seernodes/b/status', {
-      body: { status: { phase: 'NotReady' } },
-      contentType: MERGE,
-    }),
-  );
+  await assertOtherSeerNodeRefused(nodeA, 'b');
   await forbidden(
     'cordon SeerNode a',
     nodeA.request('PATCH', '/apis/seer.io/v1alpha1/seernodes/a', {
@@ -229,15 +188,16 @@ test("a node's credentials are refused on another node's SeerNode and on its own
   assert.notEqual((await admin.get('SeerNode', 'a')).spec?.unschedulable, true);
   assert.equal((await admin.get('SeerNode', 'a')).metadata.labels?.zone, undefined);
   assert.equal((await admin.get('SeerNode', 'b')).status?.phase, undefined);
+  assert.equal((await admin.get('SeerNode', 'b')).metadata.labels?.taken, undefined);
 });
 
 test("a node's credentials may create and renew its own Lease, not another node's", async () => {
-  await nodeA.request('POST', LEASES, { body: lease('seer-node-a', 'a') });
+  await nodeA.request('POST', LEASES, { body: nodeLease('seer-node-a', 'a') });
   await nodeA.request('PATCH', `${LEASES}/seer-node-a`, {
     body: { spec: { renewTime: microTime() } },
     contentType: MERGE,
   });
-  await nodeB.request('POST', LEASES, { body: lease('seer-node-b', 'b') });
+  await nodeB.request('POST', LEASES, { body: nodeLease('seer-node-b', 'b') });
   await forbidden(
     'renew Lease of b',
     nodeA.request('PATCH', `${LEASES}/seer-node-b`, {
@@ -247,12 +207,12 @@ test("a node's credentials may create and renew its own Lease, not another node'
   );
   await forbidden(
     'create another Lease',
-    nodeA.request('POST', LEASES, { body: lease('something-else', 'a') }),
+    nodeA.request('POST', LEASES, { body: nodeLease('something-else', 'a') }),
   );
   await forbidden(
     'a Lease outside kube-node-lease',
     nodeA.request('POST', '/apis/coordination.k8s.io/v1/namespaces/seer-system/leases', {
-      body: lease('seer-node-a', 'a'),
+      body: nodeLease('seer-node-a', 'a'),
     }),
   );
   const leaseB = await admin.rest.request<{ spec: { holderIdentity: string } }>(
