@@ -19,7 +19,7 @@ import {
 } from '../../../agent/pods/hooks/index.js';
 import { HostLayout } from '../../../agent/pods/layout.js';
 import { PodManager } from '../../../agent/pods/pod-manager.js';
-import type { PodRecord } from '../../../agent/pods/pod-record.js';
+import { writePodRecord, type PodRecord } from '../../../agent/pods/pod-record.js';
 import { podStatus } from '../../../agent/pods/pod-status.js';
 import type { SeerPod } from '../../../api/types.js';
 import { eventually } from '../../support/agent.js';
@@ -291,6 +291,49 @@ test('the pod manager runs the hooks, reports a failing one in the status, and s
     store.remove(refused);
     await eventually('the stops', () => calls.length === 3);
     assert.deepEqual(calls, ['stop third', 'stop second', 'stop first']);
+  } finally {
+    await manager.stop();
+  }
+});
+
+test('after an agent restart the completed hooks are restored in order; a pod the store no longer lists is then stopped in reverse', async () => {
+  const layout = new HostLayout(path.join(root, 'restart'));
+  const base = { namespace: 'default', spec_hash: 'h', shared_files: [] };
+  const spec = { name: 'main', directory: '/nonexistent', digest: 'sha256:1' };
+  const process = { name: 'main' } as NonNullable<PodRecord['containers'][number]['process']>;
+  // A record written before there were hooks: a container with a process went through every step.
+  const before = { ...base, uid: 'u1', name: 'older', containers: [{ ...spec, process }] };
+  const halfWay: PodRecord = { ...base, uid: 'u2', name: 'half', containers: [spec], hooks_done: ['first'] };
+  await writePodRecord(layout, before as unknown as PodRecord);
+  await writePodRecord(layout, halfWay);
+
+  const calls: string[] = [];
+  const hooks = recordingHooks(calls, ['first', 'second']).map((hook) => ({
+    ...hook,
+    restore: async ({ entry }: { entry: PodEntry }) =>
+      void calls.push(`restore ${hook.name} ${entry.record.name}`),
+    stop: async ({ entry }: { entry: PodEntry }) => void calls.push(`stop ${hook.name} ${entry.record.name}`),
+  }));
+  const manager = new PodManager({
+    store: new MemoryPodStore(),
+    layout,
+    packages: new PackageCache({ dir: layout.cacheDir, registries: { insecure: [], credentials: {} } }),
+    nodeName: 'n1',
+    logger: pino({ level: 'silent' }),
+    hooks: () => hooks,
+  });
+  await manager.start();
+  try {
+    await eventually('both pods stopped', () => calls.filter((c) => c.startsWith('stop')).length === 4);
+    const of = (name: string) => calls.filter((c) => c.endsWith(` ${name}`));
+    assert.deepEqual(of('older'), [
+      'restore first older',
+      'restore second older',
+      'stop second older',
+      'stop first older',
+    ]);
+    assert.deepEqual(of('half'), ['restore first half', 'stop second half', 'stop first half']);
+    assert.equal(calls.filter((c) => c.startsWith('prestart')).length, 0);
   } finally {
     await manager.stop();
   }
