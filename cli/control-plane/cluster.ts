@@ -258,9 +258,14 @@ function pkiPaths(dir: string): Pki {
   };
 }
 
-async function startWatchdog(ownerPid: number, dir: string): Promise<number> {
+/**
+ * Starts watchdog.js in its own session (neither Ctrl-C nor a closed terminal reaches it) to stop the
+ * cluster in `dir` once `ownerPid` is gone, or with `demoDir` everything that demo started.
+ */
+export async function startWatchdog(ownerPid: number, dir: string, demoDir?: string): Promise<number> {
   const script = new URL('./watchdog.js', import.meta.url).pathname;
-  return startProcess(process.execPath, [script, String(ownerPid), dir], path.join(dir, 'watchdog.log'));
+  const args = [script, String(ownerPid), dir, ...(demoDir ? [demoDir] : [])];
+  return startProcess(process.execPath, args, path.join(demoDir ?? dir, 'watchdog.log'));
 }
 
 /** Stops what `startCluster` started in `dir` (API server first, then etcd) and waits until it is gone. */
