@@ -507,6 +507,7 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
           if (this.run !== run) return;
           this.logger.info({ ready: ok, probe: result.message }, 'readiness changed');
           this.ready = ok;
+          // Readiness is not a phase and not in the state file: only the status changes.
           this.notify();
         }),
       );
