@@ -91,15 +91,22 @@ export class SeerClient {
     });
   }
 
-  /** A JSON merge patch of the status subresource. */
+  /**
+   * A JSON merge patch of the status subresource; with `resourceVersion`, only if the object is still
+   * at that version (409 otherwise), for a patch computed against that version.
+   */
   patchStatus<K extends SeerKind>(
     kind: K,
     name: string,
     namespace: string | undefined,
     status: object,
+    options: { resourceVersion?: string } = {},
   ): Promise<SeerObjects[K]> {
+    const metadata = options.resourceVersion
+      ? { metadata: { resourceVersion: options.resourceVersion } }
+      : {};
     return this.rest.request('PATCH', `${this.objectPath(kind, name, namespace)}/status`, {
-      body: { status },
+      body: { ...metadata, status },
       contentType: MERGE_PATCH,
     });
   }

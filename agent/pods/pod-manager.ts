@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
+import { hashOf } from '../../common/hashing.js';
 import { AGENT_FINALIZER, RELOAD_ANNOTATION, RESTART_ANNOTATION } from '../../api/names.js';
 import type { SeerPod } from '../../api/types.js';
 import { errorMessage } from '../../kube/errors.js';
@@ -48,10 +48,7 @@ export interface PodManagerOptions {
 
 function specHash(pod: SeerPod): string {
   const { containers, required_components } = pod.spec;
-  return createHash('sha256')
-    .update(JSON.stringify({ containers, required_components }))
-    .digest('hex')
-    .slice(0, 16);
+  return hashOf({ containers, required_components }, 16);
 }
 
 /** A pod's record before any step: what to clean up should the agent die half-way. */

@@ -1,3 +1,4 @@
+import { transition } from '../../api/conditions.js';
 import { CONDITION_STATUS, POD_CONDITION, POD_PHASE } from '../../api/names.js';
 import type {
   Condition,
@@ -35,13 +36,7 @@ function condition(
   message: string | undefined,
   now: string,
 ): Condition<PodConditionType> {
-  const before = previous?.find((c) => c.type === type);
-  // The transition time moves only when the status does, as Kubernetes conditions do.
-  const since =
-    before && before.status === status && before.last_transition_time ? before.last_transition_time : now;
-  const result: Condition<PodConditionType> = { type, status, reason, last_transition_time: since };
-  if (message) result.message = message;
-  return result;
+  return transition(previous, { type, status, reason, ...(message ? { message } : {}) }, now);
 }
 
 const bool = (value: boolean): ConditionStatus => (value ? CONDITION_STATUS.True : CONDITION_STATUS.False);

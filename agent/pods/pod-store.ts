@@ -2,10 +2,10 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { AGENT_FINALIZER, NODE_NAME_FIELD } from '../../api/names.js';
 import type { SeerPod, SeerPodStatus } from '../../api/types.js';
-import { errorMessage, isConflict, isNotFound } from '../../kube/errors.js';
+import { errorMessage } from '../../kube/errors.js';
+import { addFinalizer, removeFinalizer } from '../../kube/finalizers.js';
 import type { Informer } from '../../kube/informer.js';
 import { objectKey } from '../../kube/keys.js';
-import { MERGE_PATCH } from '../../kube/rest.js';
 import type { SeerClient } from '../../kube/seer-client.js';
 
 /** A pod status where null removes a field, as in a JSON merge patch. */
@@ -78,53 +78,15 @@ export class ApiPodStore extends EventEmitter<{ changed: [string] }> implements 
   }
 
   writeStatus(pod: SeerPod, status: StatusPatch, resourceVersion?: string): Promise<SeerPod> {
-    const name = pod.metadata.name ?? '';
-    const namespace = pod.metadata.namespace ?? 'default';
-    if (!resourceVersion) return this.client.patchStatus('SeerPod', name, namespace, status);
-    const path = `${this.client.collectionPath('SeerPod', namespace)}/${encodeURIComponent(name)}/status`;
-    return this.client.rest.request('PATCH', path, {
-      body: { metadata: { resourceVersion }, status },
-      contentType: MERGE_PATCH,
-    });
+    const { name = '', namespace = 'default' } = pod.metadata;
+    return this.client.patchStatus('SeerPod', name, namespace, status, { resourceVersion });
   }
 
   async addFinalizer(pod: SeerPod): Promise<void> {
-    await this.editFinalizers(pod, (finalizers) =>
-      finalizers.includes(AGENT_FINALIZER) ? undefined : [...finalizers, AGENT_FINALIZER],
-    );
+    await addFinalizer(this.client, 'SeerPod', pod, AGENT_FINALIZER);
   }
 
   async removeFinalizer(pod: SeerPod): Promise<void> {
-    await this.editFinalizers(pod, (finalizers) =>
-      finalizers.includes(AGENT_FINALIZER) ? finalizers.filter((f) => f !== AGENT_FINALIZER) : undefined,
-    );
-  }
-
-  /**
-   * Rewrites metadata.finalizers with the pod's resourceVersion as a precondition, so a concurrent
-   * change by someone else is never lost: on conflict, read again and retry.
-   */
-  private async editFinalizers(
-    pod: SeerPod,
-    edit: (current: string[]) => string[] | undefined,
-  ): Promise<void> {
-    const name = pod.metadata.name ?? '';
-    const namespace = pod.metadata.namespace;
-    let current = pod;
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const finalizers = edit(current.metadata.finalizers ?? []);
-      if (!finalizers) return;
-      try {
-        await this.client.patch('SeerPod', name, namespace, {
-          metadata: { finalizers, resourceVersion: current.metadata.resourceVersion },
-        });
-        return;
-      } catch (error) {
-        if (isNotFound(error)) return;
-        if (!isConflict(error)) throw error;
-        current = await this.client.get('SeerPod', name, namespace);
-      }
-    }
-    throw new Error(`could not update the finalizers of ${namespace}/${name}: too many conflicts`);
+    await removeFinalizer(this.client, 'SeerPod', pod, AGENT_FINALIZER);
   }
 }

@@ -1,3 +1,4 @@
+import { transition } from '../../api/conditions.js';
 import type { SeerPod, SeerPodStatus } from '../../api/types.js';
 import { isConflict } from '../../kube/errors.js';
 import { objectKey } from '../../kube/keys.js';
@@ -49,12 +50,9 @@ function keepTransitionTimes(base: SeerPodStatus | undefined, status: SeerPodSta
   if (!base?.conditions || !status.conditions) return status;
   return {
     ...status,
-    conditions: status.conditions.map((condition) => {
-      const before = base.conditions?.find((c) => c.type === condition.type);
-      return before?.status === condition.status && before.last_transition_time
-        ? { ...condition, last_transition_time: before.last_transition_time }
-        : condition;
-    }),
+    conditions: status.conditions.map((condition) =>
+      transition(base.conditions, condition, condition.last_transition_time ?? new Date()),
+    ),
   };
 }
 
