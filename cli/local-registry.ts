@@ -1,17 +1,65 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { access, constants, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import yaml from 'js-yaml';
+import { builtRegistryBinary } from './control-plane/binaries.js';
 import { freePort } from './control-plane/ports.js';
 
 const run = promisify(execFile);
 
-/** Debian's docker-registry is the distribution project's registry (2.8.x). */
-const REGISTRY_BINARY = process.env.SEER_TEST_REGISTRY_BINARY ?? '/usr/bin/docker-registry';
+/** Debian's docker-registry is the distribution project's registry, 2.8.x. */
+export const DEBIAN_REGISTRY = '/usr/bin/docker-registry';
+
+async function executable(file: string): Promise<boolean> {
+  try {
+    await access(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Where findRegistryBinary looks; the defaults are the real ones, a test passes its own. */
+export interface RegistryBinarySources {
+  env?: NodeJS.ProcessEnv;
+  debian?: string;
+  build?: () => Promise<string>;
+}
+
+/**
+ * The registry program: SEER_REGISTRY_BINARY (or its older name SEER_TEST_REGISTRY_BINARY) when
+ * set, else Debian's when installed, else distribution v3 built from the Go module proxy into the
+ * cache by scripts/build-control-plane.sh, which makes the same choice.
+ */
+export async function findRegistryBinary({
+  env = process.env,
+  debian = DEBIAN_REGISTRY,
+  build = builtRegistryBinary,
+}: RegistryBinarySources = {}): Promise<string> {
+  const variable = env.SEER_REGISTRY_BINARY ? 'SEER_REGISTRY_BINARY' : 'SEER_TEST_REGISTRY_BINARY';
+  const named = env[variable];
+  if (named) {
+    if (await executable(named)) return named;
+    throw new Error(`${variable}=${named} is not an executable file`);
+  }
+  if (await executable(debian)) return debian;
+  try {
+    return await build();
+  } catch (error) {
+    throw new Error(
+      `no OCI registry to run: install Debian's (apt-get install docker-registry) or build one from ` +
+        `the Go module proxy (scripts/build-control-plane.sh --registry-only, which needs Go), ` +
+        `which failed: ${(error as Error).message}`,
+    );
+  }
+}
+
+// Resolved once per process: the fallback runs a script.
+let registryBinary: Promise<string> | undefined;
 
 export interface TokenAuthConfig {
   realm: string;
@@ -62,19 +110,22 @@ async function answers(host: string): Promise<boolean> {
  * and waits until it accepts connections. `stop()` kills it and removes the directory.
  */
 export async function startRegistry(options: RegistryOptions = {}): Promise<TestRegistry> {
-  try {
-    await access(REGISTRY_BINARY);
-  } catch {
-    throw new Error(
-      `${REGISTRY_BINARY} not found: the package tests need the distribution registry ` +
-        '(apt-get install docker-registry apache2-utils)',
-    );
-  }
+  registryBinary ??= findRegistryBinary();
+  const binary = await registryBinary;
   installExitHook();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'seer-registry-'));
   let auth: Record<string, unknown> | undefined;
   if (options.htpasswd) {
-    const { stdout } = await run('htpasswd', ['-Bbn', options.htpasswd.user, options.htpasswd.password]);
+    const { stdout } = await run('htpasswd', [
+      '-Bbn',
+      options.htpasswd.user,
+      options.htpasswd.password,
+    ]).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') throw error;
+      throw new Error(
+        'htpasswd not found: basic auth for the registry needs it (apt-get install apache2-utils)',
+      );
+    });
     await writeFile(path.join(dir, 'htpasswd'), stdout);
     auth = { htpasswd: { realm: 'seer-test', path: path.join(dir, 'htpasswd') } };
   } else if (options.token) {
@@ -93,6 +144,8 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Test
   // Another process may take the free port before the registry binds it; try a few times.
   for (let attempt = 1; ; attempt += 1) {
     const host = `127.0.0.1:${await freePort()}`;
+    // Keys that distribution 2.8 (Debian's) and 3.x (the one built from source) both read alike;
+    // 3.x's token auth takes the x5c-signed tokens of token-server.ts with `rootcertbundle`.
     const config = {
       version: 0.1,
       log: { level: 'warn', accesslog: { disabled: true } },
@@ -102,7 +155,7 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Test
     };
     const configFile = path.join(dir, 'config.yml');
     await writeFile(configFile, yaml.dump(config));
-    const child = spawn(REGISTRY_BINARY, ['serve', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(binary, ['serve', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
     running.add(child);
     let stderr = '';
     child.stderr?.on('data', (chunk: Buffer) => {
@@ -138,6 +191,6 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Test
     await exitedPromise;
     if (attempt < 3 && /address already in use/.test(stderr)) continue;
     await rm(dir, { recursive: true, force: true });
-    throw new Error(`docker-registry did not start on ${host}:\n${stderr}`);
+    throw new Error(`${binary} did not start on ${host}:\n${stderr}`);
   }
 }
