@@ -189,8 +189,10 @@ async function demo(dir: string): Promise<void> {
       if (container) {
         Object.assign(container, { package: reference, package_digest: pushed.digest });
         // The agents' PATH may not lead to this Node.js (nvm, a tarball): name it by its path.
-        const start = container.commands?.start?.replace(/^node /, `${shellQuote(process.execPath)} `);
-        container.commands = { ...container.commands, start };
+        const node = (command: string) => command.replace(/^node /, `${shellQuote(process.execPath)} `);
+        container.commands = { ...container.commands, start: node(container.commands?.start ?? '') };
+        const check = container.readiness_probe?.exec;
+        if (check) check.command = node(check.command);
       }
       deployment.metadata.namespace = 'default';
       await client.create('SeerDeployment', deployment);
