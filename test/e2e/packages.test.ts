@@ -11,6 +11,7 @@ import { PackageCache } from '../../agent/packages/cache.js';
 import type { RegistryConfig } from '../../agent/packages/registry-config.js';
 import { unpackPackage } from '../../agent/packages/unpack.js';
 import { createPackageCommand } from '../../cli/commands/package.js';
+import { skipWithout } from '../support/host-tools.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { startTokenServer, type TokenServer } from '../support/token-server.js';
 import { captureOutput } from '../unit/packages/command-output.js';
@@ -185,7 +186,7 @@ describe('a registry that is down', () => {
   });
 });
 
-describe('packages through a registry with basic auth (htpasswd)', () => {
+describe('packages through a registry with basic auth (htpasswd)', { skip: skipWithout('htpasswd') }, () => {
   let registry: TestRegistry;
   let credentialsFile: string;
   let wrongCredentialsFile: string;

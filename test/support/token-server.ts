@@ -1,12 +1,6 @@
-import { execFile } from 'node:child_process';
 import { createSign, randomBytes, X509Certificate } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
-import os from 'node:os';
-import path from 'node:path';
-import { promisify } from 'node:util';
-
-const run = promisify(execFile);
+import { issueCertificate } from '../../common/certificates.js';
 
 export interface TokenRequest {
   user: string | undefined;
@@ -30,33 +24,17 @@ function base64url(data: Buffer | string): string {
 }
 
 /**
- * Issues RS256 JWTs signed with a fresh self-signed certificate (made with openssl), carried in the
+ * Issues RS256 JWTs signed with a fresh self-signed certificate, carried in the
  * token's x5c header so the registry can check it against its root bundle. The configured user gets
  * every action it asks for; anyone else (wrong password) gets 401; anonymous requests get a token with
  * no access, as real token servers do for private repositories.
  */
 export async function startTokenServer(options: { user: string; password: string }): Promise<TokenServer> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'seer-token-'));
-  const keyFile = path.join(dir, 'key.pem');
-  const certFile = path.join(dir, 'cert.pem');
-  await run('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    keyFile,
-    '-out',
-    certFile,
-    '-days',
-    '2',
-    '-subj',
-    '/CN=seer-test-token-issuer',
-  ]);
-  const key = await readFile(keyFile, 'utf8');
-  const certificate = await readFile(certFile, 'utf8');
-  await rm(dir, { recursive: true, force: true });
+  const { cert: certificate, key } = await issueCertificate({
+    commonName: 'seer-test-token-issuer',
+    isCa: true,
+    validDays: 2,
+  });
   const der = new X509Certificate(certificate).raw;
 
   const service = 'seer-test-registry';
