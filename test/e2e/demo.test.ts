@@ -14,11 +14,12 @@ import { repoPath } from '../../common/paths.js';
 import { RestClient } from '../../kube/rest.js';
 import { SeerClient } from '../../kube/seer-client.js';
 import { eventually } from '../support/agent.js';
+import { skipWithout } from '../support/host-tools.js';
 
 // `seer demo` in a real terminal: tmux gives it a pseudo-terminal, delivers Ctrl-C as a terminal does
 // (SIGINT to the foreground process group) and hangs the terminal up when the session is killed.
-const hasTmux = spawnSync('tmux', ['-V']).status === 0;
-const skip = hasTmux ? false : 'tmux is not installed (apt-get install tmux)';
+const skip = skipWithout('tmux');
+const hasTmux = !skip;
 const socket = `seer-demo-test-${process.pid}`;
 const tmux = (...args: string[]) =>
   execFileSync('tmux', ['-L', socket, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
