@@ -17,9 +17,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { buildPackage } from '../agent/packages/build.js';
-import { PackageCache } from '../agent/packages/cache.js';
-import { unpackPackage } from '../agent/packages/unpack.js';
+import { buildPackage } from '../packages/build.js';
+import { PackageCache } from '../packages/cache.js';
+import { unpackPackage } from '../packages/unpack.js';
 
 const TARGET_RATIO = 0.7;
 const SMALL_FILES = 4000;

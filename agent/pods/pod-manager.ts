@@ -5,8 +5,8 @@ import type { SeerPod } from '../../api/types.js';
 import { errorMessage } from '../../kube/errors.js';
 import { objectKey } from '../../kube/keys.js';
 import { WorkQueue } from '../../kube/workqueue.js';
-import type { PackageCache } from '../packages/cache.js';
-import type { UnpackLimits } from '../packages/unpack.js';
+import type { PackageCache } from '../../packages/cache.js';
+import type { UnpackLimits } from '../../packages/unpack.js';
 import {
   ContainerSupervisor,
   type ContainerStatus,

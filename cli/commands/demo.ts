@@ -3,7 +3,7 @@ import { mkdir, open, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import yaml from 'js-yaml';
-import { pushPackage } from '../../agent/packages/build.js';
+import { pushPackage } from '../../packages/build.js';
 import type { SeerDeployment } from '../../api/types.js';
 import { repoPath } from '../../common/paths.js';
 import { untilStopOrHangup } from '../../common/signals.js';

@@ -1,9 +1,9 @@
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { buildPackage, pushPackage } from '../../agent/packages/build.js';
-import { PackageError } from '../../agent/packages/errors.js';
-import { parsePackageReference } from '../../agent/packages/reference.js';
-import { loadRegistryCredentials, type RegistryConfig } from '../../agent/packages/registry-config.js';
+import { buildPackage, pushPackage } from '../../packages/build.js';
+import { PackageError } from '../../packages/errors.js';
+import { parsePackageReference } from '../../packages/reference.js';
+import { loadRegistryCredentials, type RegistryConfig } from '../../packages/registry-config.js';
 import { UsageError, type Command } from '../command.js';
 
 const USAGE = `usage:

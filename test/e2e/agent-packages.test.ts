@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, readdir, rm, utimes, writeFile, chmod } from 'node:fs/p
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { pushPackage } from '../../agent/packages/build.js';
+import { pushPackage } from '../../packages/build.js';
 import type { SeerPod } from '../../api/types.js';
 import { freePort } from '../../cli/control-plane/ports.js';
 import { RestClient } from '../../kube/rest.js';

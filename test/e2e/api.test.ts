@@ -4,7 +4,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import yaml from 'js-yaml';
 import type { AnySeerObject } from '../../api/types.js';
-import { METADATA_FILE } from '../../agent/packages/metadata.js';
+import { METADATA_FILE } from '../../packages/metadata.js';
 import { repoPath } from '../../common/paths.js';
 import { RestClient } from '../../kube/rest.js';
 import { SeerClient } from '../../kube/seer-client.js';

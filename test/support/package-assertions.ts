@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { PackageError, type PackageErrorReason } from '../../agent/packages/errors.js';
+import { PackageError, type PackageErrorReason } from '../../packages/errors.js';
 
 /** The promise rejects with a PackageError of this reason, its message matching. */
 export async function assertFails(

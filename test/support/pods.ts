@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { SEER_API_VERSION } from '../../api/names.js';
 import type { Container, SeerPod, SeerPodSpec } from '../../api/types.js';
-import { buildPackage } from '../../agent/packages/build.js';
+import { buildPackage } from '../../packages/build.js';
 
 /** Files of a package: path → content (a string starting with #! is made executable). */
 export type PackageFiles = Record<string, string>;

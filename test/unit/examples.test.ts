@@ -9,7 +9,7 @@ import yaml from 'js-yaml';
 import { loadCrds } from '../../api/crds.js';
 import { SEER_API_VERSION, SEER_GROUP, SEER_RESOURCES, SEER_VERSION } from '../../api/names.js';
 import { unknownFields } from '../../api/schema-walk.js';
-import { METADATA_FILE, parsePackageMetadata } from '../../agent/packages/metadata.js';
+import { METADATA_FILE, parsePackageMetadata } from '../../packages/metadata.js';
 import { freePort } from '../../cli/control-plane/ports.js';
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url));

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { SeerPod } from '../../../api/types.js';
-import type { PackageCache } from '../../packages/cache.js';
-import type { UnpackLimits } from '../../packages/unpack.js';
+import type { PackageCache } from '../../../packages/cache.js';
+import type { UnpackLimits } from '../../../packages/unpack.js';
 import type { ContainerSupervisor, ProcessSpec } from '../../process/index.js';
 import type { HostLayout } from '../layout.js';
 import type { PodRecord } from '../pod-record.js';

@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { errorMessage } from '../../../kube/errors.js';
-import { applyPackageDefaults } from '../../packages/metadata.js';
-import { unpackPackage } from '../../packages/unpack.js';
+import { applyPackageDefaults } from '../../../packages/metadata.js';
+import { unpackPackage } from '../../../packages/unpack.js';
 import type { PodRecord } from '../pod-record.js';
 import { processSpec } from '../process-spec.js';
 import { PodCannotRun, type HookEnvironment, type PodHook } from './hook.js';

@@ -1,5 +1,5 @@
 import { errorMessage } from '../../../kube/errors.js';
-import { isPackageError } from '../../packages/errors.js';
+import { isPackageError } from '../../../packages/errors.js';
 import type { Preparation } from '../pod-status.js';
 import { PodCannotRun, PodNotReady, type HookContext, type PodHook, type PrestartContext } from './hook.js';
 

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import pino from 'pino';
-import { PackageCache } from '../../../agent/packages/cache.js';
+import { PackageCache } from '../../../packages/cache.js';
 import { HostLayout } from '../../../agent/pods/layout.js';
 import { PodManager } from '../../../agent/pods/pod-manager.js';
 import { eventually } from '../../support/agent.js';

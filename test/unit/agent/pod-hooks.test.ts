@@ -5,8 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import pino from 'pino';
-import { PackageCache } from '../../../agent/packages/cache.js';
-import { PackageError } from '../../../agent/packages/errors.js';
+import { PackageCache } from '../../../packages/cache.js';
+import { PackageError } from '../../../packages/errors.js';
 import {
   HookRunner,
   PodCannotRun,

@@ -19,9 +19,9 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { list, type ReadEntry } from 'tar';
-import { buildPackage } from '../../../agent/packages/build.js';
-import { PackageError } from '../../../agent/packages/errors.js';
-import { unpackPackage } from '../../../agent/packages/unpack.js';
+import { buildPackage } from '../../../packages/build.js';
+import { PackageError } from '../../../packages/errors.js';
+import { unpackPackage } from '../../../packages/unpack.js';
 
 const run = promisify(execFile);
 

@@ -7,8 +7,8 @@ import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
-import { CacheGarbageCollector } from '../../../agent/packages/cache-gc.js';
-import { PackageCache, type CachedPackage } from '../../../agent/packages/cache.js';
+import { CacheGarbageCollector } from '../../../packages/cache-gc.js';
+import { PackageCache, type CachedPackage } from '../../../packages/cache.js';
 import { eventually } from '../../support/agent.js';
 import { makePackage } from '../../support/pods.js';
 

@@ -4,7 +4,7 @@ import {
   applyPackageDefaults,
   parsePackageMetadata,
   type PackageContainerFields,
-} from '../../../agent/packages/metadata.js';
+} from '../../../packages/metadata.js';
 
 describe('parsePackageMetadata', () => {
   test('reads every field', () => {

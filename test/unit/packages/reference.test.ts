@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { PackageError } from '../../../agent/packages/errors.js';
-import { formatReference, parsePackageReference } from '../../../agent/packages/reference.js';
+import { PackageError } from '../../../packages/errors.js';
+import { formatReference, parsePackageReference } from '../../../packages/reference.js';
 
 const DIGEST = `sha256:${'ab'.repeat(32)}`;
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import type { IncomingHttpHeaders } from 'node:http';
 import { afterEach, describe, test } from 'node:test';
-import { PackageError } from '../../../agent/packages/errors.js';
-import type { OciReference } from '../../../agent/packages/reference.js';
+import { PackageError } from '../../../packages/errors.js';
+import type { OciReference } from '../../../packages/reference.js';
 import {
   basicAuthorization,
   configuredAuthorization,
@@ -11,9 +11,9 @@ import {
   RegistryAuth,
   tokenRequestUrl,
   type Challenge,
-} from '../../../agent/packages/registry-auth.js';
-import type { RegistryConfig, RegistryCredential } from '../../../agent/packages/registry-config.js';
-import { createHttpClient } from '../../../agent/packages/transport.js';
+} from '../../../packages/registry-auth.js';
+import type { RegistryConfig, RegistryCredential } from '../../../packages/registry-config.js';
+import { createHttpClient } from '../../../packages/transport.js';
 import { startHttpServer, type TestServer } from './http-fixture.js';
 import { assertFails } from '../../support/package-assertions.js';
 

@@ -8,7 +8,7 @@ import {
   isInsecureHost,
   loadRegistryCredentials,
   parseRegistryCredentials,
-} from '../../../agent/packages/registry-config.js';
+} from '../../../packages/registry-config.js';
 
 const b64 = (text: string) => Buffer.from(text).toString('base64');
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { SingleFlight } from '../../../agent/packages/single-flight.js';
+import { SingleFlight } from '../../../packages/single-flight.js';
 
 function deferred<T>() {
   let resolve!: (value: T) => void;

@@ -4,8 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { PackageError } from '../../../agent/packages/errors.js';
-import { unpackPackage, type UnpackLimits } from '../../../agent/packages/unpack.js';
+import { PackageError } from '../../../packages/errors.js';
+import { unpackPackage, type UnpackLimits } from '../../../packages/unpack.js';
 import { paxEntry, rawTar, rawTarGz, type RawEntry } from './tar-fixtures.js';
 
 let scratch: string;

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { errorMessage } from '../../kube/errors.js';
+import { errorMessage } from '../kube/errors.js';
 import type { PackageCache } from './cache.js';
 
 export interface CacheGarbageCollectorOptions {

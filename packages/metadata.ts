@@ -1,5 +1,5 @@
 import yaml from 'js-yaml';
-import type { Container, ContainerCommands, ContainerPort } from '../../api/types.js';
+import type { Container, ContainerCommands, ContainerPort } from '../api/types.js';
 
 /** The file at the root of a package that carries its defaults. */
 export const METADATA_FILE = 'seer-package.yaml';
