@@ -1,9 +1,8 @@
 import { CONDITION_STATUS, NODE_LEASE_NAMESPACE, SEER_API_VERSION, nodeLeaseName } from '../api/names.js';
 import type { SeerPod } from '../api/types.js';
 import { objectKey } from '../kube/keys.js';
-import { MERGE_PATCH } from '../kube/rest.js';
+import { LeaseClient } from '../kube/leases.js';
 import type { SeerClient } from '../kube/seer-client.js';
-import { microTime } from '../kube/time.js';
 
 /**
  * Light stand-ins for agents, all in one process: SeerNodes that heartbeat and report every pod bound
@@ -69,21 +68,13 @@ export class SimulatedNodes {
   }
 
   private async heartbeat(): Promise<void> {
-    const leases = `/apis/coordination.k8s.io/v1/namespaces/${NODE_LEASE_NAMESPACE}/leases`;
+    const leases = new LeaseClient(this.client.rest, NODE_LEASE_NAMESPACE);
     await Promise.all(
-      this.names.map(async (name) => {
-        const body = { spec: { holderIdentity: name, leaseDurationSeconds: 40, renewTime: microTime() } };
-        try {
-          await this.client.rest.request('PATCH', `${leases}/${nodeLeaseName(name)}`, {
-            body,
-            contentType: MERGE_PATCH,
-          });
-        } catch {
-          await this.client.rest
-            .request('POST', leases, { body: { metadata: { name: nodeLeaseName(name) }, ...body } })
-            .catch(() => undefined);
-        }
-      }),
+      this.names.map((name) =>
+        leases
+          .renew(nodeLeaseName(name), { holderIdentity: name, leaseDurationSeconds: 40 })
+          .catch(() => undefined),
+      ),
     );
   }
 

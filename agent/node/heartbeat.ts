@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
 import { NODE_LEASE_NAMESPACE, nodeLeaseName } from '../../api/names.js';
-import { errorMessage, isNotFound } from '../../kube/errors.js';
-import { MERGE_PATCH, type RestClient } from '../../kube/rest.js';
-import { microTime } from '../../kube/time.js';
+import { errorMessage } from '../../kube/errors.js';
+import { LeaseClient } from '../../kube/leases.js';
+import type { RestClient } from '../../kube/rest.js';
 
 export interface HeartbeatOptions {
   client: RestClient;
@@ -19,10 +19,13 @@ export interface HeartbeatOptions {
 export class Heartbeat {
   private timer: NodeJS.Timeout | undefined;
   private renewing: Promise<void> | undefined;
+  private readonly leases: LeaseClient;
   /** When the Lease was last renewed successfully. */
   lastRenewed: Date | undefined;
 
-  constructor(private readonly options: HeartbeatOptions) {}
+  constructor(private readonly options: HeartbeatOptions) {
+    this.leases = new LeaseClient(options.client, NODE_LEASE_NAMESPACE);
+  }
 
   async start(): Promise<void> {
     await this.renew();
@@ -40,31 +43,9 @@ export class Heartbeat {
   }
 
   private async renewOnce(): Promise<void> {
-    const name = nodeLeaseName(this.options.nodeName);
-    const now = microTime();
-    const leases = `/apis/coordination.k8s.io/v1/namespaces/${NODE_LEASE_NAMESPACE}/leases`;
-    const spec = {
-      holderIdentity: this.options.nodeName,
-      leaseDurationSeconds: this.options.leaseDurationSeconds,
-      renewTime: now,
-    };
+    const { nodeName, leaseDurationSeconds } = this.options;
     try {
-      try {
-        await this.options.client.request('PATCH', `${leases}/${name}`, {
-          body: { spec },
-          contentType: MERGE_PATCH,
-        });
-      } catch (error) {
-        if (!isNotFound(error)) throw error;
-        await this.options.client.request('POST', leases, {
-          body: {
-            apiVersion: 'coordination.k8s.io/v1',
-            kind: 'Lease',
-            metadata: { name },
-            spec: { ...spec, acquireTime: now },
-          },
-        });
-      }
+      await this.leases.renew(nodeLeaseName(nodeName), { holderIdentity: nodeName, leaseDurationSeconds });
       this.lastRenewed = new Date();
     } catch (error) {
       this.options.logger.warn({ err: errorMessage(error) }, 'could not renew the node lease');

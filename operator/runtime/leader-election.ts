@@ -2,8 +2,8 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { errorMessage, isConflict, isNotFound } from '../../kube/errors.js';
+import { LeaseClient, type Lease, type LeaseTerms } from '../../kube/leases.js';
 import type { RestClient } from '../../kube/rest.js';
-import { microTime } from '../../kube/time.js';
 import type { OperatorMetrics } from './metrics.js';
 
 export interface LeaderElectorOptions {
@@ -41,21 +41,6 @@ export interface LeaderCallbacks {
   onNewLeader?(identity: string): void;
 }
 
-interface LeaseSpec {
-  holderIdentity?: string;
-  leaseDurationSeconds?: number;
-  acquireTime?: string;
-  renewTime?: string;
-  leaseTransitions?: number;
-}
-
-interface Lease {
-  apiVersion: 'coordination.k8s.io/v1';
-  kind: 'Lease';
-  metadata: { name: string; namespace?: string; resourceVersion?: string };
-  spec?: LeaseSpec;
-}
-
 /** What one acquire-or-renew attempt found. */
 type Attempt = 'done' | 'retry-at-once';
 
@@ -74,8 +59,7 @@ export class LeaderElector {
   private readonly retryPeriodMs: number;
   private readonly initialBackoffMs: number;
   private readonly maxBackoffMs: number;
-  private readonly leases: string;
-  private readonly leasePath: string;
+  private readonly leases: LeaseClient;
 
   private leading = false;
   private term: AbortController | undefined;
@@ -110,8 +94,7 @@ export class LeaderElector {
     this.retryPeriodMs = retry * 1000;
     this.initialBackoffMs = options.initialBackoffMs ?? 1000;
     this.maxBackoffMs = options.maxBackoffMs ?? 30_000;
-    this.leases = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(options.namespace)}/leases`;
-    this.leasePath = `${this.leases}/${encodeURIComponent(options.name)}`;
+    this.leases = new LeaseClient(options.rest, options.namespace);
   }
 
   get isLeader(): boolean {
@@ -180,29 +163,22 @@ export class LeaderElector {
   }
 
   private async tryAcquireOrRenew(): Promise<Attempt> {
-    const { rest, identity, logger } = this.options;
+    const { name, identity, logger } = this.options;
     // The renew deadline counts from before the request: the API server may record it any time after.
     const startedAt = performance.now();
     const timeoutMs = this.renewDeadlineMs;
     let current: Lease | undefined;
     try {
-      current = await rest.request<Lease>('GET', this.leasePath, {
-        timeoutMs,
-      });
-      this.namespaceMissing = false;
+      current = await this.leases.get(name, { timeoutMs });
+      if (current) this.namespaceMissing = false;
     } catch (error) {
-      if (!isNotFound(error)) {
-        logger.warn({ err: errorMessage(error) }, 'could not read the leader lease');
-        return 'done';
-      }
+      logger.warn({ err: errorMessage(error) }, 'could not read the leader lease');
+      return 'done';
     }
 
     if (!current) {
       try {
-        const created = await rest.request<Lease>('POST', this.leases, {
-          body: this.leaseFor(this.heldSpec(undefined)),
-          timeoutMs,
-        });
+        const created = await this.leases.create(name, this.heldTerms(undefined), { timeoutMs });
         this.namespaceMissing = false;
         this.acquired(created, startedAt);
       } catch (error) {
@@ -223,10 +199,7 @@ export class LeaderElector {
     }
 
     try {
-      const updated = await rest.request<Lease>('PUT', this.leasePath, {
-        body: { ...current, spec: this.heldSpec(current.spec) },
-        timeoutMs,
-      });
+      const updated = await this.leases.update(current, this.heldTerms(current.spec), { timeoutMs });
       this.acquired(updated, startedAt);
       return 'done';
     } catch (error) {
@@ -242,27 +215,20 @@ export class LeaderElector {
     }
   }
 
-  /** The spec that makes this replica the holder, keeping the history when it already was. */
-  private heldSpec(previous: LeaseSpec | undefined): LeaseSpec {
-    const now = microTime();
+  /**
+   * The terms that make this replica the holder, keeping the history when it already was: its
+   * acquireTime stays, and a new holder counts one more transition. (The write stamps renewTime, and
+   * acquireTime when none is kept.)
+   */
+  private heldTerms(previous: Lease['spec']): LeaseTerms {
     const renewing = previous?.holderIdentity === this.options.identity;
     const transitions = previous?.leaseTransitions ?? 0;
     return {
       holderIdentity: this.options.identity,
       // The API field is whole seconds; rounding up keeps standbys waiting at least as long.
       leaseDurationSeconds: Math.ceil(this.leaseDurationMs / 1000),
-      acquireTime: renewing ? (previous?.acquireTime ?? now) : now,
-      renewTime: now,
+      acquireTime: renewing ? previous?.acquireTime : undefined,
       leaseTransitions: previous && !renewing ? transitions + 1 : transitions,
-    };
-  }
-
-  private leaseFor(spec: LeaseSpec): Lease {
-    return {
-      apiVersion: 'coordination.k8s.io/v1',
-      kind: 'Lease',
-      metadata: { name: this.options.name, namespace: this.options.namespace },
-      spec,
     };
   }
 
@@ -337,21 +303,12 @@ export class LeaderElector {
   private async release(): Promise<void> {
     const lease = this.lease;
     if (!lease || lease.spec?.holderIdentity !== this.options.identity) return;
-    const now = microTime();
     try {
-      this.lease = await this.options.rest.request<Lease>('PUT', this.leasePath, {
-        body: {
-          ...lease,
-          spec: {
-            holderIdentity: '',
-            leaseDurationSeconds: 1,
-            acquireTime: now,
-            renewTime: now,
-            leaseTransitions: lease.spec?.leaseTransitions ?? 0,
-          },
-        },
-        timeoutMs: this.renewDeadlineMs,
-      });
+      this.lease = await this.leases.update(
+        lease,
+        { holderIdentity: '', leaseDurationSeconds: 1, leaseTransitions: lease.spec?.leaseTransitions ?? 0 },
+        { timeoutMs: this.renewDeadlineMs },
+      );
       this.options.logger.info('released the leader lease');
     } catch (error) {
       // A conflict means another replica already wrote the Lease: there is nothing left to release.
