@@ -31,8 +31,7 @@ export interface RegistryBinarySources {
 }
 
 /**
- * The registry program: SEER_REGISTRY_BINARY (or its older name SEER_TEST_REGISTRY_BINARY) when
- * set, else Debian's when installed, else distribution v3 built from the Go module proxy into the
+ * The registry program: SEER_REGISTRY_BINARY when set, else Debian's when installed, else distribution v3 built from the Go module proxy into the
  * cache by scripts/build-control-plane.sh, which makes the same choice.
  */
 export async function findRegistryBinary({
@@ -40,11 +39,10 @@ export async function findRegistryBinary({
   debian = DEBIAN_REGISTRY,
   build = builtRegistryBinary,
 }: RegistryBinarySources = {}): Promise<string> {
-  const variable = env.SEER_REGISTRY_BINARY ? 'SEER_REGISTRY_BINARY' : 'SEER_TEST_REGISTRY_BINARY';
-  const named = env[variable];
+  const named = env.SEER_REGISTRY_BINARY;
   if (named) {
     if (await executable(named)) return named;
-    throw new Error(`${variable}=${named} is not an executable file`);
+    throw new Error(`SEER_REGISTRY_BINARY=${named} is not an executable file`);
   }
   if (await executable(debian)) return debian;
   try {
@@ -76,7 +74,7 @@ export interface RegistryOptions {
   token?: TokenAuthConfig;
 }
 
-export interface TestRegistry {
+export interface LocalRegistry {
   /** `127.0.0.1:PORT`, the registry part of a package reference. */
   host: string;
   stop(): Promise<void>;
@@ -109,7 +107,7 @@ async function answers(host: string): Promise<boolean> {
  * Starts a distribution registry on a free loopback port with its storage in a temporary directory,
  * and waits until it accepts connections. `stop()` kills it and removes the directory.
  */
-export async function startRegistry(options: RegistryOptions = {}): Promise<TestRegistry> {
+export async function startRegistry(options: RegistryOptions = {}): Promise<LocalRegistry> {
   registryBinary ??= findRegistryBinary();
   const binary = await registryBinary;
   installExitHook();

@@ -43,7 +43,7 @@ esac
 # SEER_REGISTRY_BINARY, else Debian's, else the one built here.
 want_registry=false
 if $registry_only || [ "${SEER_BUILD_REGISTRY-}" = 1 ] ||
-  { [ -z "${SEER_REGISTRY_BINARY-}${SEER_TEST_REGISTRY_BINARY-}" ] && [ ! -x "$debian_registry" ]; }; then
+  { [ -z "${SEER_REGISTRY_BINARY-}" ] && [ ! -x "$debian_registry" ]; }; then
   want_registry=true
 fi
 

@@ -12,12 +12,12 @@ import { SeerClient } from '../../kube/seer-client.js';
 import { eventually, startAgentProcess, type AgentProcess } from '../support/agent.js';
 import { startTestCluster, type TestCluster } from '../support/control-plane.js';
 import { makePackage, seerPod, SLEEPER } from '../support/pods.js';
-import { startRegistry, type TestRegistry } from '../support/registry.js';
+import { startRegistry, type LocalRegistry } from '../support/registry.js';
 import { rawTarGz } from '../unit/packages/tar-fixtures.js';
 
 let cluster: TestCluster;
 let client: SeerClient;
-let registry: TestRegistry;
+let registry: LocalRegistry;
 let agent: AgentProcess;
 let work: string;
 let deadRegistry: string;

@@ -12,7 +12,7 @@ import type { RegistryConfig } from '../../packages/registry-config.js';
 import { unpackPackage } from '../../packages/unpack.js';
 import { createPackageCommand } from '../../cli/commands/package.js';
 import { skipWithout } from '../support/host-tools.js';
-import { startRegistry, type TestRegistry } from '../support/registry.js';
+import { startRegistry, type LocalRegistry } from '../support/registry.js';
 import { startTokenServer, type TokenServer } from '../support/token-server.js';
 import { captureOutput } from '../unit/packages/command-output.js';
 import { assertFails } from '../support/package-assertions.js';
@@ -66,7 +66,7 @@ async function pullAndCheck(reference: string, registries: RegistryConfig, diges
 }
 
 describe('packages through a real distribution registry, anonymous', () => {
-  let registry: TestRegistry;
+  let registry: LocalRegistry;
   before(async () => {
     registry = await startRegistry();
   });
@@ -187,7 +187,7 @@ describe('a registry that is down', () => {
 });
 
 describe('packages through a registry with basic auth (htpasswd)', { skip: skipWithout('htpasswd') }, () => {
-  let registry: TestRegistry;
+  let registry: LocalRegistry;
   let credentialsFile: string;
   let wrongCredentialsFile: string;
   before(async () => {
@@ -243,7 +243,7 @@ describe('packages through a registry with basic auth (htpasswd)', { skip: skipW
 
 describe('packages through a registry with bearer-token auth', () => {
   let tokens: TokenServer;
-  let registry: TestRegistry;
+  let registry: LocalRegistry;
   let credentialsFile: string;
   before(async () => {
     tokens = await startTokenServer({ user: 'robot', password: 'hunter2' });

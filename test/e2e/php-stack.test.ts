@@ -16,7 +16,7 @@ import { eventually, startAgentProcess, type AgentProcess, type SeerProcess } fr
 import { runCommand, startTestCluster, type TestCluster } from '../support/control-plane.js';
 import { startOperatorProcess } from '../support/operator.js';
 import { skipWithout } from '../support/host-tools.js';
-import { startRegistry, type TestRegistry } from '../support/registry.js';
+import { startRegistry, type LocalRegistry } from '../support/registry.js';
 import {
   HOST_ROOT,
   simulatedHostsUnsupported,
@@ -36,7 +36,7 @@ const DEPLOYMENT = 'passport-deployment';
 
 let cluster: TestCluster;
 let client: SeerClient;
-let registry: TestRegistry;
+let registry: LocalRegistry;
 let operator: SeerProcess;
 let work: string;
 const hosts = new Map<string, SimulatedHost>();

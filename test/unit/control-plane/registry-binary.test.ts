@@ -28,13 +28,9 @@ after(async () => {
 });
 
 describe('findRegistryBinary', () => {
-  test('SEER_REGISTRY_BINARY first, then its older name SEER_TEST_REGISTRY_BINARY', async () => {
+  test('SEER_REGISTRY_BINARY first', async () => {
     assert.equal(
       await findRegistryBinary({ env: { SEER_REGISTRY_BINARY: named }, debian, build: noBuild }),
-      named,
-    );
-    assert.equal(
-      await findRegistryBinary({ env: { SEER_TEST_REGISTRY_BINARY: named }, debian, build: noBuild }),
       named,
     );
   });
