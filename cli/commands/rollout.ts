@@ -8,9 +8,9 @@ import type { SeerDeployment } from '../../api/types.js';
 import { isConflict, isNotFound } from '../../kube/errors.js';
 import { RestClient } from '../../kube/rest.js';
 import { SeerClient } from '../../kube/seer-client.js';
-import { fetchHistory, previousRevision } from '../../operator/deployments/revisions.js';
-import { rolloutProgress } from '../../operator/deployments/rollout-progress.js';
-import { sameTemplate } from '../../operator/deployments/template-hash.js';
+import { fetchHistory, previousRevision } from '../../workloads/revisions.js';
+import { rolloutProgress } from '../../workloads/rollout-progress.js';
+import { sameTemplate } from '../../workloads/template-hash.js';
 import { UsageError, type Command } from '../command.js';
 import type { CommandOutput } from './package.js';
 

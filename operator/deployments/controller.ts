@@ -19,10 +19,15 @@ import { podName } from './pod-name.js';
 import { createdByDeployment, deploymentKeyOf, deploymentPods } from './pod-selection.js';
 import { isTerminating, templateHashOf } from './pod-state.js';
 import { RevisionHistory } from './revision-history.js';
-import { annotatedRevision, revisionHash, revisionName, rolledOutRevision } from './revisions.js';
+import {
+  annotatedRevision,
+  revisionHash,
+  revisionName,
+  rolledOutRevision,
+} from '../../workloads/revisions.js';
+import { PROGRESSING_REASON } from '../../workloads/rollout-progress.js';
+import { templateHash } from '../../workloads/template-hash.js';
 import { plan } from './rollout-plan.js';
-import { PROGRESSING_REASON } from './status.js';
-import { templateHash } from './template-hash.js';
 
 /** The template new pods are created from in this reconcile, and its revision. */
 interface RolloutTarget {

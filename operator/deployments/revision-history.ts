@@ -6,16 +6,13 @@ import { objectKey } from '../../kube/keys.js';
 import { MERGE_PATCH, type RestClient } from '../../kube/rest.js';
 import {
   historyOf,
-  isLeftOver,
-  newRevision,
   nextRevisionNumber,
   revisionName,
-  revisionsOfDeleted,
   revisionsPath,
-  revisionsToPrune,
   type ControllerRevision,
-} from './revisions.js';
-import { sameTemplate } from './template-hash.js';
+} from '../../workloads/revisions.js';
+import { sameTemplate } from '../../workloads/template-hash.js';
+import { isLeftOver, newRevision, revisionsOfDeleted, revisionsToPrune } from './revisions.js';
 
 const DEFAULT_HISTORY_LIMIT = 10;
 /** How long a write made here shadows the cache before the cache is trusted again regardless. */

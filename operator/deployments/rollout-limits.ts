@@ -1,4 +1,5 @@
 import type { IntOrString, SeerDeploymentSpec } from '../../api/types.js';
+import { desiredReplicas } from '../../workloads/rollout-progress.js';
 
 const DEFAULT_LIMIT = '25%';
 
@@ -17,10 +18,6 @@ export function resolveLimit(value: IntOrString | undefined, replicas: number, r
   if (!percent) throw new Error(`"${given}" is neither a number nor a percentage such as 25%`);
   const exact = (Number(percent[1]) * replicas) / 100;
   return roundUp ? Math.ceil(exact) : Math.floor(exact);
-}
-
-export function desiredReplicas(spec: SeerDeploymentSpec): number {
-  return spec.replicas ?? 1;
 }
 
 /**

@@ -8,9 +8,10 @@ import {
   templateHashOf,
   timeOf,
 } from './pod-state.js';
-import { desiredReplicas, rollingLimits } from './rollout-limits.js';
+import { desiredReplicas } from '../../workloads/rollout-progress.js';
+import { templateHash } from '../../workloads/template-hash.js';
+import { rollingLimits } from './rollout-limits.js';
 import { observeStatus } from './status.js';
-import { templateHash } from './template-hash.js';
 
 /** What one reconcile of a deployment should do, and the status it observed. */
 export interface RolloutPlan {

@@ -18,20 +18,10 @@ import {
   timeOf,
 } from './pod-state.js';
 import { selectorString } from './pod-selection.js';
-import { desiredReplicas, minimumAvailable } from './rollout-limits.js';
+import { desiredReplicas, PROGRESSING_REASON } from '../../workloads/rollout-progress.js';
+import { minimumAvailable } from './rollout-limits.js';
 
 type DeploymentCondition = Condition<DeploymentConditionType>;
-
-/** Reasons of the Progressing condition. */
-export const PROGRESSING_REASON = {
-  /** Every replica runs the current template and is available. */
-  complete: 'NewTemplateAvailable',
-  /** A rollout or a scale is under way. */
-  progressing: 'TemplateUpdated',
-  /** No progress for progress_deadline_seconds (the rollout keeps trying). */
-  deadlineExceeded: 'ProgressDeadlineExceeded',
-  paused: 'DeploymentPaused',
-} as const;
 
 /** Reasons of the Available condition. */
 export const AVAILABLE_REASON = {

@@ -14,10 +14,10 @@ import { isNotFound } from '../../kube/errors.js';
 import { RestClient } from '../../kube/rest.js';
 import { SeerClient } from '../../kube/seer-client.js';
 import { DeploymentController } from '../../operator/deployments/controller.js';
-import { revisionsPath, type ControllerRevision } from '../../operator/deployments/revisions.js';
 import type { OperatorContext } from '../../operator/runtime/context.js';
 import { EventRecorder } from '../../operator/runtime/events.js';
 import { OperatorMetrics } from '../../operator/runtime/metrics.js';
+import { revisionsPath, type ControllerRevision } from '../../workloads/revisions.js';
 import { eventually } from '../support/agent.js';
 import { startTestCluster, type TestCluster } from '../support/control-plane.js';
 

@@ -6,7 +6,7 @@ import type {
   SeerDeploymentSpec,
   SeerPod,
 } from '../../../../api/types.js';
-import { templateHash } from '../../../../operator/deployments/template-hash.js';
+import { templateHash } from '../../../../workloads/template-hash.js';
 
 export const T0 = Date.parse('2026-03-01T12:00:00Z');
 

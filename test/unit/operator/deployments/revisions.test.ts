@@ -2,17 +2,19 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { SeerDeployment } from '../../../../api/types.js';
 import {
-  historyOf,
   isLeftOver,
   newRevision,
-  nextRevisionNumber,
-  previousRevision,
   revisionsOfDeleted,
   revisionsToPrune,
+} from '../../../../operator/deployments/revisions.js';
+import {
+  historyOf,
+  nextRevisionNumber,
+  previousRevision,
   rolledOutRevision,
   type ControllerRevision,
-} from '../../../../operator/deployments/revisions.js';
-import { templateHash } from '../../../../operator/deployments/template-hash.js';
+} from '../../../../workloads/revisions.js';
+import { templateHash } from '../../../../workloads/template-hash.js';
 import { deployment, template } from './fixtures.js';
 
 function revisionOf(d: SeerDeployment, version: string, number: number): ControllerRevision {

@@ -8,7 +8,7 @@ import {
   timeOf,
 } from '../../../../operator/deployments/pod-state.js';
 import { plan } from '../../../../operator/deployments/rollout-plan.js';
-import { templateHash } from '../../../../operator/deployments/template-hash.js';
+import { templateHash } from '../../../../workloads/template-hash.js';
 import { at, deployment, pod, readyPods, template } from './fixtures.js';
 
 const V1 = templateHash(template('v1'));

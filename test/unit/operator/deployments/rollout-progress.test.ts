@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import type { SeerDeploymentStatus } from '../../../../api/types.js';
 import { parseDuration, parseResource } from '../../../../cli/commands/rollout.js';
 import { UsageError } from '../../../../cli/command.js';
-import { rolloutProgress } from '../../../../operator/deployments/rollout-progress.js';
+import { rolloutProgress } from '../../../../workloads/rollout-progress.js';
 import { deployment } from './fixtures.js';
 
 function progress(status: SeerDeploymentStatus, generation = 2) {

@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import type { Condition, SeerDeployment, SeerDeploymentStatus } from '../../../../api/types.js';
 import { transition } from '../../../../api/conditions.js';
 import { madeProgress, observeStatus } from '../../../../operator/deployments/status.js';
-import { templateHash } from '../../../../operator/deployments/template-hash.js';
+import { templateHash } from '../../../../workloads/template-hash.js';
 import { at, deployment, pod, readyPods, template } from './fixtures.js';
 
 const V1 = templateHash(template('v1'));

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { PodTemplate } from '../../../../api/types.js';
 import { podName } from '../../../../operator/deployments/pod-name.js';
-import { sameTemplate, templateHash } from '../../../../operator/deployments/template-hash.js';
+import { sameTemplate, templateHash } from '../../../../workloads/template-hash.js';
 import { template } from './fixtures.js';
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;

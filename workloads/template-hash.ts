@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { PodTemplate } from '../../api/types.js';
+import type { PodTemplate } from '../api/types.js';
 
 /** No vowels and no digits that read as vowels, so a hash never spells a word (as Kubernetes does). */
 const SAFE_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';

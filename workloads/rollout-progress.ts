@@ -1,7 +1,21 @@
-import { DEPLOYMENT_CONDITION } from '../../api/names.js';
-import type { SeerDeployment } from '../../api/types.js';
-import { desiredReplicas } from './rollout-limits.js';
-import { PROGRESSING_REASON } from './status.js';
+import { DEPLOYMENT_CONDITION } from '../api/names.js';
+import type { SeerDeployment, SeerDeploymentSpec } from '../api/types.js';
+
+/** Reasons of a deployment's Progressing condition. */
+export const PROGRESSING_REASON = {
+  /** Every replica runs the current template and is available. */
+  complete: 'NewTemplateAvailable',
+  /** A rollout or a scale is under way. */
+  progressing: 'TemplateUpdated',
+  /** No progress for progress_deadline_seconds (the rollout keeps trying). */
+  deadlineExceeded: 'ProgressDeadlineExceeded',
+  paused: 'DeploymentPaused',
+} as const;
+
+/** The replicas the spec asks for (1 when it does not say). */
+export function desiredReplicas(spec: SeerDeploymentSpec): number {
+  return spec.replicas ?? 1;
+}
 
 /** How far a deployment's rollout has got, in kubectl's words. */
 export type RolloutProgress =
