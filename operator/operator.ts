@@ -7,7 +7,8 @@ import { ComponentController } from './components/controller.js';
 import type { OperatorConfig } from './config.js';
 import { DeploymentController } from './deployments/controller.js';
 import { NodeLifecycleController } from './nodes/controller.js';
-import type { Controller, OperatorCaches, OperatorContext } from './runtime/context.js';
+import { createCaches, startCaches, stopCaches } from './runtime/caches.js';
+import type { Controller, OperatorContext } from './runtime/context.js';
 import { EventRecorder } from './runtime/events.js';
 import { startHttpServer } from './runtime/http-server.js';
 import { LeaderElector } from './runtime/leader-election.js';
@@ -36,17 +37,9 @@ export async function startOperator(
   const rest = RestClient.fromKubeconfig(config.kubeconfig);
   const client = new SeerClient(rest);
   const metrics = new OperatorMetrics();
-  const onError = (kind: string) => (error: unknown) =>
-    logger.warn({ kind, err: errorMessage(error) }, 'watch failed; relisting with backoff');
-  // Deployments and components are looked at again every few minutes whatever happens, as a safety
-  // net; pods and nodes change often enough on their own.
-  const resyncMs = 5 * 60_000;
-  const caches: OperatorCaches = {
-    pods: client.informer('SeerPod', { onError: onError('SeerPod') }),
-    deployments: client.informer('SeerDeployment', { onError: onError('SeerDeployment'), resyncMs }),
-    components: client.informer('SeerComponent', { onError: onError('SeerComponent'), resyncMs }),
-    nodes: client.informer('SeerNode', { onError: onError('SeerNode') }),
-  };
+  const caches = createCaches(client, (kind, error) =>
+    logger.warn({ kind, err: errorMessage(error) }, 'watch failed; relisting with backoff'),
+  );
   const ctx: OperatorContext = {
     client,
     rest,
@@ -55,15 +48,15 @@ export async function startOperator(
     metrics,
     logger,
   };
-  const nodeLifecycle = new NodeLifecycleController(ctx, {
-    gracePeriodMs: config.nodeGracePeriodSeconds * 1000,
-    evictionTimeoutMs: config.podEvictionTimeoutSeconds * 1000,
-  });
+  // Built before the caches start, so that their handlers see every object from the first list on.
   const controllers: Controller[] = [
     new SchedulerController(ctx),
     new DeploymentController(ctx),
     new ComponentController(ctx),
-    nodeLifecycle,
+    new NodeLifecycleController(ctx, {
+      gracePeriodMs: config.nodeGracePeriodSeconds * 1000,
+      evictionTimeoutMs: config.podEvictionTimeoutSeconds * 1000,
+    }),
   ];
 
   let synced = false;
@@ -81,7 +74,7 @@ export async function startOperator(
       },
     },
   });
-  await Promise.all([...Object.values(caches).map((cache) => cache.start()), nodeLifecycle.startCaches()]);
+  await startCaches(caches);
   synced = true;
   const phases = setInterval(() => countPods(ctx), 5000);
   phases.unref();
@@ -138,8 +131,7 @@ export async function startOperator(
       await elector?.stop();
       // A standby never started its controllers, but its caches run all the same: they must stop
       // too, or their watches keep the process alive after SIGTERM.
-      for (const cache of Object.values(caches)) await cache.stop();
-      await nodeLifecycle.stopCaches();
+      await stopCaches(caches);
       await http.close();
       rest.close();
     },

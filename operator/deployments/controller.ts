@@ -77,9 +77,7 @@ export class DeploymentController implements Controller {
       metrics: ctx.metrics,
       logger: ctx.logger,
     });
-    this.history = new RevisionHistory(ctx.rest, (error) =>
-      this.logger.warn({ err: errorMessage(error) }, 'watching controllerrevisions failed; retrying'),
-    );
+    this.history = new RevisionHistory(ctx.rest, ctx.caches.revisions);
     const { deployments, pods } = ctx.caches;
     deployments.on('add', (deployment) => this.queue.enqueue(objectKey(deployment)));
     deployments.on('update', (_old, deployment) => this.queue.enqueue(objectKey(deployment)));
@@ -97,8 +95,8 @@ export class DeploymentController implements Controller {
   }
 
   start(): void {
-    const { deployments, pods } = this.ctx.caches;
-    this.ready = Promise.all([synced(deployments), synced(pods), this.history.start()]).then(() => {
+    const { deployments, pods, revisions } = this.ctx.caches;
+    this.ready = Promise.all([synced(deployments), synced(pods), synced(revisions)]).then(() => {
       // Every deployment, and every deployment pods are labelled with, whether it exists or not:
       // pods of one deleted while no operator was running are cleaned up too.
       for (const deployment of deployments.list()) this.queue.enqueue(objectKey(deployment));
@@ -112,7 +110,6 @@ export class DeploymentController implements Controller {
 
   async stop(): Promise<void> {
     await this.queue.stop();
-    await this.history.stop();
   }
 
   private onPod(pod: SeerPod, gone: boolean): void {

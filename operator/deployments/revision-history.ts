@@ -1,7 +1,7 @@
-import { CHANGE_CAUSE_ANNOTATION, DEPLOYMENT_LABEL } from '../../api/names.js';
+import { CHANGE_CAUSE_ANNOTATION } from '../../api/names.js';
 import type { SeerDeployment } from '../../api/types.js';
 import { isConflict, isNotFound } from '../../kube/errors.js';
-import { Informer } from '../../kube/informer.js';
+import type { Informer } from '../../kube/informer.js';
 import { objectKey } from '../../kube/keys.js';
 import { MERGE_PATCH, type RestClient } from '../../kube/rest.js';
 import {
@@ -27,25 +27,18 @@ export type CurrentRevision =
   | { collision: true };
 
 /**
- * The deployments' revision history: a cache of every ControllerRevision labelled with a deployment,
- * and the writes that keep it (create, renumber on rollback, prune, remove). Writes made here are
- * seen at once by the next reconcile, even before the watch brings them, so that revision numbers
- * are never handed out twice.
+ * The deployments' revision history: the shared cache of every ControllerRevision labelled with a
+ * deployment, and the writes that keep it (create, renumber on rollback, prune, remove). Writes made
+ * here are seen at once by the next reconcile, even before the watch brings them, so that revision
+ * numbers are never handed out twice.
  */
 export class RevisionHistory {
-  private readonly informer: Informer<ControllerRevision>;
   private readonly written = new Map<string, { revision: ControllerRevision | null; at: number }>();
 
   constructor(
     private readonly rest: RestClient,
-    onError?: (error: unknown) => void,
+    private readonly informer: Informer<ControllerRevision>,
   ) {
-    this.informer = new Informer<ControllerRevision>({
-      client: rest,
-      path: '/apis/apps/v1/controllerrevisions',
-      labelSelector: DEPLOYMENT_LABEL,
-      onError,
-    });
     const caughtUp = (revision: ControllerRevision) => {
       const key = objectKey(revision);
       const mine = this.written.get(key)?.revision;
@@ -57,14 +50,6 @@ export class RevisionHistory {
     this.informer.on('delete', (revision) => {
       if (this.written.get(objectKey(revision))?.revision === null) this.written.delete(objectKey(revision));
     });
-  }
-
-  start(): Promise<void> {
-    return this.informer.start();
-  }
-
-  stop(): Promise<void> {
-    return this.informer.stop();
   }
 
   /** Calls `handler` with every revision the cache gains or loses. */

@@ -2,23 +2,17 @@ import {
   AGENT_FINALIZER,
   CONDITION_STATUS,
   NODE_CONDITION,
-  NODE_LEASE_NAMESPACE,
   NODE_PHASE,
   nodeLeaseName,
 } from '../../api/names.js';
 import { setCondition } from '../../api/conditions.js';
 import type { ConditionStatus, SeerNode, SeerPod } from '../../api/types.js';
-import { errorMessage, isNotFound } from '../../kube/errors.js';
+import { isNotFound } from '../../kube/errors.js';
 import { removeFinalizer } from '../../kube/finalizers.js';
-import { Informer } from '../../kube/informer.js';
+import type { Lease } from '../../kube/leases.js';
 import { QueueController } from '../runtime/controller.js';
 import { planNode, type NodeTimeouts } from './lifecycle-plan.js';
 import type { Controller, OperatorContext } from '../runtime/context.js';
-
-interface Lease {
-  metadata?: { name?: string; namespace?: string; resourceVersion?: string };
-  spec?: { renewTime?: string; holderIdentity?: string };
-}
 
 export type NodeLifecycleOptions = NodeTimeouts;
 
@@ -35,7 +29,6 @@ export type NodeLifecycleOptions = NodeTimeouts;
 export class NodeLifecycleController implements Controller {
   readonly name = 'node-lifecycle';
   private readonly queue: QueueController;
-  readonly leases: Informer<Lease>;
   /** Per node: when this operator last saw its Lease renewed. */
   private readonly lastRenewal = new Map<string, { renewTime?: string; seenAt: number }>();
   private readonly startedAt = Date.now();
@@ -50,11 +43,6 @@ export class NodeLifecycleController implements Controller {
       metrics: ctx.metrics,
       logger: ctx.logger,
     });
-    this.leases = new Informer<Lease>({
-      client: ctx.rest,
-      path: `/apis/coordination.k8s.io/v1/namespaces/${NODE_LEASE_NAMESPACE}/leases`,
-      onError: (error) => ctx.logger.warn({ err: errorMessage(error) }, 'lease watch failed; relisting'),
-    });
     const onLease = (lease: Lease) => {
       const node = this.nodeOf(lease);
       if (!node) return;
@@ -63,8 +51,8 @@ export class NodeLifecycleController implements Controller {
         this.lastRenewal.set(node, { renewTime, seenAt: Date.now() });
       this.queue.enqueue(node);
     };
-    this.leases.on('add', onLease);
-    this.leases.on('update', (_old, lease) => onLease(lease));
+    ctx.caches.nodeLeases.on('add', onLease);
+    ctx.caches.nodeLeases.on('update', (_old, lease) => onLease(lease));
     ctx.caches.nodes.on('add', (node) => this.queue.enqueue(node.metadata.name ?? ''));
   }
 
@@ -72,15 +60,6 @@ export class NodeLifecycleController implements Controller {
     const name = lease.metadata?.name ?? '';
     const prefix = nodeLeaseName('');
     return name.startsWith(prefix) ? name.slice(prefix.length) : undefined;
-  }
-
-  /** Its Lease cache runs on every replica, leader or standby, from start to stopCaches(). */
-  async startCaches(): Promise<void> {
-    await this.leases.start();
-  }
-
-  async stopCaches(): Promise<void> {
-    await this.leases.stop();
   }
 
   start(): void {

@@ -14,6 +14,7 @@ import { isNotFound } from '../../kube/errors.js';
 import { RestClient } from '../../kube/rest.js';
 import { SeerClient } from '../../kube/seer-client.js';
 import { DeploymentController } from '../../operator/deployments/controller.js';
+import { createCaches, startCaches, stopCaches } from '../../operator/runtime/caches.js';
 import type { OperatorContext } from '../../operator/runtime/context.js';
 import { EventRecorder } from '../../operator/runtime/events.js';
 import { OperatorMetrics } from '../../operator/runtime/metrics.js';
@@ -72,17 +73,12 @@ before(async () => {
   ctx = {
     client,
     rest,
-    caches: {
-      pods: client.informer('SeerPod'),
-      deployments: client.informer('SeerDeployment'),
-      components: client.informer('SeerComponent'),
-      nodes: client.informer('SeerNode'),
-    },
+    caches: createCaches(client),
     events: new EventRecorder(rest, 'seer-operator', 'deployments-e2e', logger),
     metrics: new OperatorMetrics(),
     logger,
   };
-  await Promise.all(Object.values(ctx.caches).map((cache) => cache.start()));
+  await startCaches(ctx.caches);
   agent = new FakeAgent(ctx);
   controller = new DeploymentController(ctx);
   controller.start();
@@ -90,7 +86,7 @@ before(async () => {
 
 after(async () => {
   await controller?.stop();
-  for (const cache of Object.values(ctx?.caches ?? {})) await cache.stop();
+  if (ctx) await stopCaches(ctx.caches);
   rest?.close();
   await cluster?.stop();
 });

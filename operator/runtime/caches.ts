@@ -1,0 +1,60 @@
+import { DEPLOYMENT_LABEL, NODE_LEASE_NAMESPACE } from '../../api/names.js';
+import type { SeerComponent, SeerDeployment, SeerNode, SeerPod } from '../../api/types.js';
+import { Informer } from '../../kube/informer.js';
+import { leaseInformer, type Lease } from '../../kube/leases.js';
+import type { SeerClient } from '../../kube/seer-client.js';
+import { revisionsPath, type ControllerRevision } from '../../workloads/revisions.js';
+
+/**
+ * Every cache the operator's controllers read: one list+watch per collection for the whole operator.
+ * Controllers register their handlers on them when they are built; the operator starts them all on
+ * every replica, leader or standby, so that a replica that takes over acts on warm caches at once.
+ */
+export interface OperatorCaches {
+  pods: Informer<SeerPod>;
+  deployments: Informer<SeerDeployment>;
+  components: Informer<SeerComponent>;
+  nodes: Informer<SeerNode>;
+  /** The agents' heartbeats, in kube-node-lease (read by the node lifecycle controller). */
+  nodeLeases: Informer<Lease>;
+  /** The deployments' revision history: the ControllerRevisions labelled with a deployment. */
+  revisions: Informer<ControllerRevision>;
+}
+
+// Deployments and components are looked at again every few minutes whatever happens, as a safety
+// net; pods and nodes change often enough on their own.
+const RESYNC_MS = 5 * 60_000;
+
+/** The caches, not started yet. `onError` hears of every failed list or watch (each is retried). */
+export function createCaches(
+  client: SeerClient,
+  onError: (collection: string, error: unknown) => void = () => undefined,
+): OperatorCaches {
+  const failed = (collection: string) => (error: unknown) => onError(collection, error);
+  return {
+    pods: client.informer('SeerPod', { onError: failed('SeerPod') }),
+    deployments: client.informer('SeerDeployment', {
+      onError: failed('SeerDeployment'),
+      resyncMs: RESYNC_MS,
+    }),
+    components: client.informer('SeerComponent', { onError: failed('SeerComponent'), resyncMs: RESYNC_MS }),
+    nodes: client.informer('SeerNode', { onError: failed('SeerNode') }),
+    nodeLeases: leaseInformer(client.rest, NODE_LEASE_NAMESPACE, { onError: failed('Lease') }),
+    revisions: new Informer<ControllerRevision>({
+      client: client.rest,
+      path: revisionsPath(),
+      labelSelector: DEPLOYMENT_LABEL,
+      onError: failed('ControllerRevision'),
+    }),
+  };
+}
+
+/** Starts every cache; resolves once all of them are filled. */
+export async function startCaches(caches: OperatorCaches): Promise<void> {
+  await Promise.all(Object.values(caches).map((cache) => cache.start()));
+}
+
+/** Stops every cache: their watches would otherwise keep the process alive. */
+export async function stopCaches(caches: OperatorCaches): Promise<void> {
+  await Promise.all(Object.values(caches).map((cache) => cache.stop()));
+}
