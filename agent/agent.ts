@@ -4,6 +4,9 @@ import { SEER_VERSION_STRING } from '../common/version.js';
 import { RestClient } from '../kube/rest.js';
 import { SeerClient } from '../kube/seer-client.js';
 import type { AgentConfig } from './config.js';
+import { Authenticator } from './endpoint/auth.js';
+import { Endpoint } from './endpoint/server.js';
+import { servingCertificate } from './endpoint/serving-certificate.js';
 import { Heartbeat } from './node/heartbeat.js';
 import { hostFacts } from './node/host-facts.js';
 import { NodeReporter } from './node/node-reporter.js';
@@ -73,6 +76,37 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
 
   const rest = RestClient.fromKubeconfig(config.kubeconfig);
   const client = new SeerClient(rest);
+  let endpoint: Endpoint | undefined;
+  let published: { port: number; ca_certificates: string } | undefined;
+  if (config.endpoint_enabled) {
+    const certificate = await servingCertificate({
+      certFile: config.tls_cert_file,
+      keyFile: config.tls_key_file,
+      dir: path.join(config.root, 'endpoint'),
+      commonName: `seer-node-${config.node_name}`,
+      dnsNames: [...new Set([facts.hostname, config.node_name, 'localhost'])],
+      ipAddresses: [
+        ...new Set([
+          ...facts.addresses.filter((a) => a.type !== 'Hostname').map((a) => a.address),
+          '127.0.0.1',
+        ]),
+      ],
+    });
+    endpoint = new Endpoint({
+      address: config.endpoint_address,
+      port: config.endpoint_port,
+      certificate,
+      clientCa: rest.connection.ca,
+      authenticator: new Authenticator(rest),
+      client,
+      nodeName: config.node_name,
+      layout,
+      logger: logger.child({ part: 'endpoint' }),
+    });
+    const port = await endpoint.listen();
+    published = { port, ca_certificates: certificate.trust };
+    logger.info({ address: config.endpoint_address, port }, 'seer-agent endpoint listening');
+  }
   const node = new NodeReporter({
     client,
     nodeName: config.node_name,
@@ -80,6 +114,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     maxPods: config.max_pods,
     facts,
     agentVersion: SEER_VERSION_STRING,
+    endpoint: published,
     logger,
   });
   await node.register();
@@ -107,6 +142,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
   return {
     async stop() {
       await collector.stop();
+      await endpoint?.close();
       await pods.stop();
       await heartbeat.stop();
       rest.close();

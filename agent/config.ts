@@ -24,6 +24,14 @@ export interface AgentConfig {
   insecure_registries: string[];
   /** Bytes the package cache may take before unused packages are removed; 0 means no limit. */
   package_cache_limit: number;
+  /** Serve the HTTPS endpoint (pod logs) at all. */
+  endpoint_enabled: boolean;
+  /** The endpoint's port; 0 picks a free one (the SeerNode status says which). */
+  endpoint_port: number;
+  endpoint_address: string;
+  /** A serving certificate (PEM, with its chain) and key; a self-signed one under the root otherwise. */
+  tls_cert_file?: string;
+  tls_key_file?: string;
   log_level: string;
 }
 
@@ -35,6 +43,9 @@ export const DEFAULTS: Omit<AgentConfig, 'node_name'> = {
   addresses: [],
   insecure_registries: [],
   package_cache_limit: 10 * 1024 ** 3,
+  endpoint_enabled: true,
+  endpoint_port: 10350,
+  endpoint_address: '0.0.0.0',
   log_level: 'info',
 };
 
@@ -57,6 +68,11 @@ options:
   --registry-credentials FILE      docker-style config.json for registry auth
   --insecure-registry HOST:PORT    registry reached over plain HTTP (repeatable)
   --package-cache-limit SIZE       unused packages are removed above this cache size (default 10Gi, 0: never)
+  --endpoint-port PORT             the HTTPS endpoint's port (default 10350, 0: a free port)
+  --endpoint-address IP            the address it listens on (default 0.0.0.0)
+  --no-endpoint                    serve no endpoint
+  --tls-cert-file FILE             the endpoint's certificate (PEM; default: self-signed, kept under the root)
+  --tls-key-file FILE              its private key
   --log-level LEVEL                trace|debug|info|warn|error (default info)`;
 
 /** A size in bytes written as a Kubernetes quantity ("10Gi", "500Mi", "1e9") or a plain number. */
@@ -73,6 +89,13 @@ function byteSize(name: string, value: unknown): number {
     throw new ConfigError(`${name} must be a size such as 10Gi or 500Mi (or 0), not ${String(value)}`);
   // Kubernetes rounds a fractional byte count up.
   return Math.ceil(bytes);
+}
+
+function port(value: unknown): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new ConfigError(`endpoint port must be a port number (0 for a free one), not ${String(value)}`);
+  return n;
 }
 
 function positiveNumber(name: string, value: unknown): number {
@@ -99,6 +122,11 @@ export async function loadAgentConfig(argv: string[], hostname: string): Promise
       'registry-credentials': { type: 'string' },
       'insecure-registry': { type: 'string', multiple: true },
       'package-cache-limit': { type: 'string' },
+      'endpoint-port': { type: 'string' },
+      'endpoint-address': { type: 'string' },
+      'no-endpoint': { type: 'boolean' },
+      'tls-cert-file': { type: 'string' },
+      'tls-key-file': { type: 'string' },
       'log-level': { type: 'string' },
     },
   });
@@ -115,6 +143,8 @@ export async function loadAgentConfig(argv: string[], hostname: string): Promise
       'manifests',
       'node_name',
       'registry_credentials',
+      'tls_cert_file',
+      'tls_key_file',
     ]);
     const unknown = Object.keys(file).filter((key) => !known.has(key));
     if (unknown.length > 0)
@@ -145,8 +175,20 @@ export async function loadAgentConfig(argv: string[], hostname: string): Promise
       'package cache limit',
       pick(values['package-cache-limit'], 'package_cache_limit') ?? DEFAULTS.package_cache_limit,
     ),
+    endpoint_enabled:
+      values['no-endpoint'] === true
+        ? false
+        : (pick(undefined, 'endpoint_enabled') ?? DEFAULTS.endpoint_enabled),
+    endpoint_port: port(pick(values['endpoint-port'], 'endpoint_port') ?? DEFAULTS.endpoint_port),
+    endpoint_address: pick(values['endpoint-address'], 'endpoint_address') ?? DEFAULTS.endpoint_address,
+    tls_cert_file: pick(values['tls-cert-file'], 'tls_cert_file'),
+    tls_key_file: pick(values['tls-key-file'], 'tls_key_file'),
     log_level: pick(values['log-level'], 'log_level') ?? DEFAULTS.log_level,
   };
+  if (typeof config.endpoint_enabled !== 'boolean')
+    throw new ConfigError(`endpoint_enabled must be true or false, not ${String(config.endpoint_enabled)}`);
+  if ((config.tls_cert_file === undefined) !== (config.tls_key_file === undefined))
+    throw new ConfigError('--tls-cert-file and --tls-key-file go together');
   if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(config.node_name)) {
     throw new ConfigError(
       `node name ${JSON.stringify(config.node_name)} is not a valid Kubernetes object name`,

@@ -310,7 +310,16 @@ export interface SeerNodeStatus {
   node_info?: NodeInfo;
   root_dir?: string;
   pods?: number;
+  /** The agent's HTTPS endpoint (pod logs), when it serves one; null in a merge patch removes it. */
+  endpoint?: NodeEndpoint | null;
   conditions?: Condition<NodeConditionType>[];
+}
+
+/** Where and how to reach a node agent's HTTPS endpoint. */
+export interface NodeEndpoint {
+  port: number;
+  /** PEM certificates a client trusts to verify the endpoint's serving certificate. */
+  ca_certificates: string;
 }
 
 // The kinds

@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import { CONDITION_STATUS, NODE_CONDITION, NODE_PHASE, SEER_API_VERSION } from '../../api/names.js';
-import type { SeerNode, SeerNodeStatus } from '../../api/types.js';
+import type { NodeEndpoint, SeerNode, SeerNodeStatus } from '../../api/types.js';
 import { errorMessage, isAlreadyExists, isNotFound } from '../../kube/errors.js';
 import type { SeerClient } from '../../kube/seer-client.js';
 import type { HostFacts } from './host-facts.js';
@@ -13,6 +13,8 @@ export interface NodeReporterOptions {
   maxPods: number;
   facts: HostFacts;
   agentVersion: string;
+  /** The agent's HTTPS endpoint, published for clients. */
+  endpoint?: NodeEndpoint;
   logger: Logger;
 }
 
@@ -102,6 +104,8 @@ export class NodeReporter {
       },
       root_dir: this.options.rootDir,
       pods: this.pods,
+      // null removes an endpoint an earlier agent published (the status is a merge patch).
+      endpoint: this.options.endpoint ?? null,
       conditions: [
         {
           type: NODE_CONDITION.Ready,

@@ -151,6 +151,8 @@ describe('the chart against a real control plane', () => {
     const kinds = objects.map((o) => o.kind).sort();
     assert.deepEqual(kinds, [
       'ClusterRole',
+      'ClusterRole',
+      'ClusterRole',
       'ClusterRoleBinding',
       'Deployment',
       'PodDisruptionBudget',
@@ -163,6 +165,21 @@ describe('the chart against a real control plane', () => {
       'ValidatingAdmissionPolicy',
       'ValidatingAdmissionPolicyBinding',
     ]);
+    // The roles users bind to read pods' logs and run commands in them through the agents.
+    const userRoles = Object.fromEntries(
+      objects
+        .filter(
+          (o) =>
+            o.kind === 'ClusterRole' && o.metadata.name.startsWith('seer-') && o.metadata.name !== FULLNAME,
+        )
+        .map((o) => [o.metadata.name, (o as unknown as { rules: unknown }).rules]),
+    );
+    assert.deepEqual(userRoles, {
+      'seer-logs-reader': [
+        { apiGroups: ['seer.io'], resources: ['seerpods', 'seerpods/log'], verbs: ['get'] },
+      ],
+      'seer-exec': [{ apiGroups: ['seer.io'], resources: ['seerpods/exec'], verbs: ['create'] }],
+    });
     const deployment = objects.find((o) => o.kind === 'Deployment') as unknown as {
       spec: {
         replicas: number;

@@ -59,6 +59,8 @@ test('the node restriction manifests: roles, the policy and its Deny binding', a
     'seerpods/status': 'patch',
     seernodes: 'create,get,patch',
     'seernodes/status': 'patch',
+    tokenreviews: 'create',
+    subjectaccessreviews: 'create',
   });
   const policy = byKind.get('ValidatingAdmissionPolicy') as unknown as {
     spec: { matchConditions: { expression: string }[]; variables: { name: string; expression: string }[] };

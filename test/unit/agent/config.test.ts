@@ -108,3 +108,41 @@ test('bad settings are refused with a message that names them', async () => {
   );
   await assert.rejects(loadAgentConfig(['--no-such-flag'], 'h'), /Unknown option/);
 });
+
+test('the endpoint: port, address, certificate files, and turning it off', async () => {
+  const defaults = await loadAgentConfig([], 'host');
+  assert.equal(defaults.endpoint_enabled, true);
+  assert.equal(defaults.endpoint_port, 10350);
+  assert.equal(defaults.endpoint_address, '0.0.0.0');
+  const flags = await loadAgentConfig(
+    [
+      '--endpoint-port',
+      '0',
+      '--endpoint-address',
+      '127.0.0.1',
+      '--tls-cert-file',
+      '/c',
+      '--tls-key-file',
+      '/k',
+    ],
+    'host',
+  );
+  assert.equal(flags.endpoint_port, 0);
+  assert.equal(flags.endpoint_address, '127.0.0.1');
+  assert.equal(flags.tls_cert_file, '/c');
+  assert.equal(flags.tls_key_file, '/k');
+  assert.equal((await loadAgentConfig(['--no-endpoint'], 'host')).endpoint_enabled, false);
+  const file = await configFile('endpoint_port: 12000\nendpoint_enabled: false\n');
+  const fromFile = await loadAgentConfig(['--config', file], 'host');
+  assert.equal(fromFile.endpoint_port, 12000);
+  assert.equal(fromFile.endpoint_enabled, false);
+  for (const bad of ['-1', '65536', 'http', '1.5'])
+    await assert.rejects(loadAgentConfig([`--endpoint-port=${bad}`], 'host'), ConfigError);
+  await assert.rejects(loadAgentConfig(['--tls-cert-file', '/c'], 'host'), /go together/);
+  await assert.rejects(
+    loadAgentConfig(['--config', await configFile('endpoint_enabled: sometimes\n')], 'host'),
+    /endpoint_enabled must be true or false/,
+  );
+  assert.match(USAGE, /--endpoint-port PORT/);
+  assert.match(USAGE, /--no-endpoint/);
+});

@@ -1,0 +1,115 @@
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import path from 'node:path';
+import type { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { DEFAULT_LOG_ROTATION } from '../process/log-rotation.js';
+import { logPaths } from '../process/log-files.js';
+
+export type LogStream = 'stdout' | 'stderr' | 'all';
+
+export interface LogQuery {
+  stream: LogStream;
+  /** Only the last N lines of each stream. */
+  tailLines?: number;
+}
+
+/** A query the endpoint cannot answer: 400 with this message. */
+export class BadQuery extends Error {}
+
+const KNOWN = new Set(['stream', 'tail_lines']);
+
+/** Reads and checks the logs query string; any unknown or malformed parameter is refused. */
+export function parseLogQuery(params: URLSearchParams): LogQuery {
+  for (const name of params.keys())
+    if (!KNOWN.has(name)) throw new BadQuery(`unknown parameter ${JSON.stringify(name)}`);
+  const stream = params.get('stream') ?? 'all';
+  if (stream !== 'stdout' && stream !== 'stderr' && stream !== 'all')
+    throw new BadQuery(`stream must be stdout, stderr or all, not ${JSON.stringify(stream)}`);
+  const query: LogQuery = { stream };
+  const tail = params.get('tail_lines');
+  if (tail !== null) {
+    if (!/^\d+$/.test(tail))
+      throw new BadQuery(`tail_lines must be a whole number, not ${JSON.stringify(tail)}`);
+    query.tailLines = Number(tail);
+  }
+  return query;
+}
+
+/** A stream's files, oldest first: `.N` … `.1`, then the live one. */
+export function streamFiles(logDir: string, container: string, stream: 'stdout' | 'stderr'): string[] {
+  const live = logPaths(logDir, container)[stream];
+  // The path is built from names the API validated; this keeps any other name out of the directory.
+  if (path.dirname(path.resolve(live)) !== path.resolve(logDir))
+    throw new BadQuery(`container ${JSON.stringify(container)} is not a valid name`);
+  const rotated = Array.from({ length: DEFAULT_LOG_ROTATION.maxFiles }, (_, i) => `${live}.${i + 1}`);
+  return [...rotated.reverse(), live];
+}
+
+async function readWhole(file: string): Promise<Buffer | undefined> {
+  try {
+    const handle = await open(file, 'r');
+    try {
+      return await handle.readFile();
+    } finally {
+      await handle.close();
+    }
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+/** The last `count` lines of `data`; all of it when it has no more. A final line may lack its newline. */
+export function lastLines(data: Buffer, count: number): Buffer {
+  if (count === 0) return data.subarray(data.length);
+  let pos = data.length > 0 && data[data.length - 1] === 0x0a ? data.length - 1 : data.length;
+  for (let i = 0; i < count; i++) {
+    if (pos <= 0) return data;
+    const newline = data.lastIndexOf(0x0a, pos - 1);
+    if (newline < 0) return data;
+    pos = newline;
+  }
+  return data.subarray(pos + 1);
+}
+
+/** The last `count` lines across `files` (oldest first), reading older files only as needed. */
+async function tail(files: string[], count: number): Promise<Buffer> {
+  let data = Buffer.alloc(0);
+  for (const file of [...files].reverse()) {
+    const older = await readWhole(file);
+    if (!older || older.length === 0) continue;
+    data = Buffer.concat([older, data]);
+    const lines = lastLines(data, count);
+    if (lines.length < data.length) return lines;
+  }
+  return data;
+}
+
+/** Writes a container's log, as `query` asks, to `out` (which stays open). */
+export async function writeLogs(
+  out: Writable,
+  logDir: string,
+  container: string,
+  query: LogQuery,
+): Promise<void> {
+  const streams: ('stdout' | 'stderr')[] = query.stream === 'all' ? ['stdout', 'stderr'] : [query.stream];
+  for (const stream of streams) {
+    const files = streamFiles(logDir, container, stream);
+    if (query.tailLines !== undefined) {
+      const data = await tail(files, query.tailLines);
+      if (data.length > 0 && !out.write(data)) await new Promise((resolve) => out.once('drain', resolve));
+      continue;
+    }
+    for (const file of files) {
+      const handle = await open(file, 'r').catch((error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') return undefined;
+        throw error;
+      });
+      if (!handle) continue;
+      await pipeline(createReadStream('', { fd: handle.fd, autoClose: false }), out, { end: false }).finally(
+        () => handle.close(),
+      );
+    }
+  }
+}

@@ -1,0 +1,291 @@
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { readFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import type { SeerNode, SeerPod } from '../../api/types.js';
+import { addNode } from '../../cli/commands/node-credentials.js';
+import { issueCertificate, type KeyPair } from '../../common/certificates.js';
+import { repoPath } from '../../common/paths.js';
+import { connectionFromKubeconfig, RestClient } from '../../kube/rest.js';
+import { SeerClient } from '../../kube/seer-client.js';
+import { eventually, startAgentProcess, type AgentProcess } from '../support/agent.js';
+import { startTestCluster, type TestCluster } from '../support/control-plane.js';
+import { makePackage, seerPod } from '../support/pods.js';
+
+const NODE = 'ep';
+
+let cluster: TestCluster;
+let admin: SeerClient;
+let work: string;
+let agent: AgentProcess | undefined;
+let nodeToken: string;
+let otherNodeToken: string;
+let readerToken: string;
+let aliceCert: KeyPair;
+let ca: string;
+let port: number;
+const clients: RestClient[] = [];
+
+interface Reply {
+  status: number;
+  body: string;
+}
+
+/** GET on the agent's endpoint, trusting what its SeerNode publishes, with these credentials. */
+function get(urlPath: string, credentials: { token?: string; cert?: KeyPair } = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const request = https.get(
+      {
+        host: '127.0.0.1',
+        port,
+        path: urlPath,
+        ca,
+        cert: credentials.cert?.cert,
+        key: credentials.cert?.key,
+        headers: credentials.token ? { authorization: `Bearer ${credentials.token}` } : {},
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () =>
+          resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
+        );
+        response.on('error', reject);
+      },
+    );
+    request.on('error', reject);
+  });
+}
+
+const logs = (namespace: string, pod: string, container = 'main', query = '') =>
+  `/pods/${namespace}/${pod}/containers/${container}/logs${query ? `?${query}` : ''}`;
+
+async function tokenFrom(kubeconfig: string): Promise<string> {
+  const token = connectionFromKubeconfig(kubeconfig).token;
+  assert.ok(token);
+  return token;
+}
+
+async function printerPod(name: string, namespace: string, node = NODE): Promise<SeerPod> {
+  const pkg = await makePackage({
+    'run.sh': `#!/bin/sh
+i=1
+while [ $i -le 20 ]; do echo "out $i"; echo "err $i" >&2; i=$((i+1)); done
+exec sleep 3600
+`,
+  });
+  return admin.create(
+    'SeerPod',
+    seerPod(
+      name,
+      {
+        node_name: node,
+        containers: [
+          { name: 'main', package: pkg.reference, commands: { start: './run.sh' }, restart_policy: 'never' },
+        ],
+      },
+      namespace,
+    ),
+  );
+}
+
+before(async () => {
+  cluster = await startTestCluster({ crds: true });
+  const rest = RestClient.fromKubeconfig(cluster.kubeconfig);
+  clients.push(rest);
+  admin = new SeerClient(rest);
+  work = await mkdtemp(path.join(os.tmpdir(), 'seer-agent-endpoint-'));
+  const connection = connectionFromKubeconfig(cluster.kubeconfig);
+  const options = { server: connection.server, caData: connection.ca };
+  const kubeconfig = path.join(work, 'node.kubeconfig');
+  await writeFile(kubeconfig, await addNode(rest, NODE, options));
+  nodeToken = await tokenFrom(kubeconfig);
+  const otherKubeconfig = path.join(work, 'other.kubeconfig');
+  await writeFile(otherKubeconfig, await addNode(rest, 'other', options));
+  otherNodeToken = await tokenFrom(otherKubeconfig);
+
+  // The chart's user roles, as `helm install` would create them.
+  const rendered = await cluster.helm([
+    'template',
+    'seer-operator',
+    repoPath('helm', 'seer-operator'),
+    '--show-only',
+    'templates/user-roles.yaml',
+  ]);
+  assert.equal(rendered.code, 0, rendered.stderr);
+  await cluster.kubectlOk(['apply', '-f', '-'], rendered.stdout);
+  for (const namespace of ['team-a', 'team-b']) await cluster.kubectlOk(['create', 'namespace', namespace]);
+  await cluster.kubectlOk(['create', 'serviceaccount', 'reader', '-n', 'team-a']);
+  await cluster.kubectlOk([
+    'create',
+    'rolebinding',
+    'readers',
+    '-n',
+    'team-a',
+    '--clusterrole=seer-logs-reader',
+    '--serviceaccount=team-a:reader',
+    '--user=alice',
+  ]);
+  readerToken = (await cluster.kubectlOk(['create', 'token', 'reader', '-n', 'team-a'])).trim();
+  const pki = path.join(cluster.state.dir, 'pki');
+  aliceCert = await issueCertificate(
+    { commonName: 'alice', organizations: ['developers'], usages: ['client'] },
+    {
+      cert: await readFile(path.join(pki, 'ca.crt'), 'utf8'),
+      key: await readFile(path.join(pki, 'ca.key'), 'utf8'),
+    },
+  );
+
+  agent = await startAgentProcess({
+    nodeName: NODE,
+    root: path.join(work, 'root'),
+    kubeconfig,
+    args: ['--endpoint-port', '0', '--endpoint-address', '127.0.0.1'],
+  });
+  const endpoint = await eventually('the endpoint in the SeerNode status', async () => {
+    const node: SeerNode = await admin.get('SeerNode', NODE);
+    return node.status?.endpoint ?? undefined;
+  });
+  port = endpoint.port;
+  ca = endpoint.ca_certificates;
+  await printerPod('printer', 'team-a');
+  // Another name: a host keeps pods by name (<root>/pod/<pod>).
+  await printerPod('printer-b', 'team-b');
+  await printerPod('elsewhere', 'team-a', 'other');
+  for (const [namespace, name] of [
+    ['team-a', 'printer'],
+    ['team-b', 'printer-b'],
+  ] as const) {
+    await eventually(`${name} in ${namespace} has written its lines`, async () => {
+      const pod = await admin.get('SeerPod', name, namespace);
+      if (!pod.status?.container_statuses?.[0]?.state?.running) return false;
+      const out = await readFile(path.join(work, 'root', 'pod', name, 'log', 'main.stdout.log'), 'utf8');
+      return out.includes('out 20\n');
+    });
+  }
+});
+
+after(async () => {
+  await agent?.cleanUp();
+  for (const client of clients) client.close();
+  await cluster?.stop();
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+test('the SeerNode publishes the endpoint; its self-signed certificate names the node and is kept under the root', async () => {
+  assert.ok(port > 0);
+  assert.match(ca, /^-----BEGIN CERTIFICATE-----/);
+  assert.equal(await readFile(path.join(work, 'root', 'endpoint', 'serving.crt'), 'utf8'), ca);
+  const names = new X509Certificate(ca).subjectAltName ?? '';
+  for (const name of ['DNS:ep', `DNS:${os.hostname()}`, 'IP Address:127.0.0.1'])
+    assert.ok(names.includes(name), names);
+  // Verified against the published certificate, for the node's address (the client checks it).
+  const reply = await get(logs('team-a', 'printer'));
+  assert.equal(reply.status, 401);
+});
+
+test('no credentials, a token the API server does not know, or a malformed header: 401', async () => {
+  const none = await get(logs('team-a', 'printer'));
+  assert.equal(none.status, 401);
+  assert.match(none.body, /no credentials/);
+  const invalid = await get(logs('team-a', 'printer'), { token: 'not-a-real-token' });
+  assert.equal(invalid.status, 401);
+  assert.match(invalid.body, /invalid bearer token/);
+  const expired = await get(logs('team-a', 'printer'), { token: `${readerToken}x` });
+  assert.equal(expired.status, 401);
+});
+
+test('a ServiceAccount bound to seer-logs-reader reads logs in its namespace, and gets 403 in another', async () => {
+  const reply = await get(logs('team-a', 'printer', 'main', 'stream=stdout'), { token: readerToken });
+  assert.equal(reply.status, 200, reply.body);
+  assert.equal(reply.body, Array.from({ length: 20 }, (_, i) => `out ${i + 1}\n`).join(''));
+  const denied = await get(logs('team-b', 'printer-b'), { token: readerToken });
+  assert.equal(denied.status, 403);
+  assert.match(
+    denied.body,
+    /user "system:serviceaccount:team-a:reader" cannot get seerpods\/log "printer-b" in namespace "team-b"/,
+  );
+});
+
+test('a client certificate signed by the cluster CA authenticates its subject', async () => {
+  const reply = await get(logs('team-a', 'printer', 'main', 'stream=stderr&tail_lines=2'), {
+    cert: aliceCert,
+  });
+  assert.equal(reply.status, 200, reply.body);
+  assert.equal(reply.body, 'err 19\nerr 20\n');
+  const denied = await get(logs('team-b', 'printer-b'), { cert: aliceCert });
+  assert.equal(denied.status, 403);
+  assert.match(denied.body, /user "alice" cannot get seerpods\/log/);
+  // Signed by another CA: not the cluster's user, whatever its name says.
+  const stranger = await issueCertificate({ commonName: 'alice', usages: ['client'] });
+  const refused = await get(logs('team-a', 'printer'), { cert: stranger });
+  assert.equal(refused.status, 401);
+});
+
+test("a node agent's own credentials read no pod's log through a node's endpoint", async () => {
+  for (const token of [nodeToken, otherNodeToken]) {
+    const reply = await get(logs('team-a', 'printer'), { token });
+    assert.equal(reply.status, 403, reply.body);
+    assert.match(reply.body, /system:serviceaccount:seer-system:seer-node-/);
+  }
+});
+
+test('tail_lines and stream on real output', async () => {
+  const last = await get(logs('team-a', 'printer', 'main', 'stream=stdout&tail_lines=3'), {
+    token: readerToken,
+  });
+  assert.equal(last.body, 'out 18\nout 19\nout 20\n');
+  const none = await get(logs('team-a', 'printer', 'main', 'tail_lines=0'), { token: readerToken });
+  assert.equal(none.status, 200);
+  assert.equal(none.body, '');
+  const all = await get(logs('team-a', 'printer', 'main', 'tail_lines=1'), { token: readerToken });
+  assert.equal(all.body, 'out 20\nerr 20\n');
+  const more = await get(logs('team-a', 'printer', 'main', 'stream=stderr&tail_lines=500'), {
+    token: readerToken,
+  });
+  assert.equal(more.body.split('\n').length, 21);
+});
+
+test('bad input: each a clear 4xx', async () => {
+  const cases: [string, number, RegExp][] = [
+    [logs('team-a', 'printer', 'main', 'tail_lines=-1'), 400, /tail_lines must be a whole number/],
+    [logs('team-a', 'printer', 'main', 'tail_lines=ten'), 400, /tail_lines must be a whole number/],
+    [logs('team-a', 'printer', 'main', 'stream=both'), 400, /stream must be stdout, stderr or all/],
+    [logs('team-a', 'printer', 'main', 'since_seconds=5'), 400, /unknown parameter "since_seconds"/],
+    [logs('team-a', 'nobody'), 404, /pod team-a\/nobody not found/],
+    [logs('team-a', 'printer', 'sidecar'), 404, /has no container "sidecar"/],
+    [logs('team-a', 'elsewhere'), 404, /is not bound to node ep \(it is on other\)/],
+    ['/pods/team-a/printer/containers/..%2F..%2Fetc/logs', 404, /no such path/],
+    ['/pods/team-a/printer/logs', 404, /no such path/],
+  ];
+  for (const [urlPath, status, message] of cases) {
+    const reply = await get(urlPath, { token: readerToken });
+    assert.equal(reply.status, status, `${urlPath}: ${reply.body}`);
+    assert.match(reply.body, message, urlPath);
+  }
+});
+
+test('the serving certificate survives an agent restart', async () => {
+  assert.ok(agent);
+  await agent.stop();
+  agent = await startAgentProcess({
+    nodeName: NODE,
+    root: agent.root,
+    kubeconfig: path.join(work, 'node.kubeconfig'),
+    args: ['--endpoint-port', '0', '--endpoint-address', '127.0.0.1'],
+  });
+  const endpoint = await eventually('the restarted endpoint in the SeerNode status', async () => {
+    const node: SeerNode = await admin.get('SeerNode', NODE);
+    return node.status?.endpoint && node.status.endpoint.port !== port ? node.status.endpoint : undefined;
+  });
+  assert.equal(endpoint.ca_certificates, ca);
+  port = endpoint.port;
+  const reply = await get(logs('team-a', 'printer', 'main', 'stream=stdout&tail_lines=1'), {
+    token: readerToken,
+  });
+  assert.equal(reply.status, 200, reply.body);
+  assert.equal(reply.body, 'out 20\n');
+});

@@ -1,0 +1,57 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { test } from 'node:test';
+import { BadQuery, lastLines, parseLogQuery, streamFiles, writeLogs } from '../../../agent/endpoint/logs.js';
+
+test('lastLines: the last N lines, a final line without its newline included', () => {
+  const text = (s: string, n: number) => lastLines(Buffer.from(s), n).toString();
+  assert.equal(text('a\nb\nc\n', 2), 'b\nc\n');
+  assert.equal(text('a\nb\nc', 2), 'b\nc');
+  assert.equal(text('a\nb\nc\n', 3), 'a\nb\nc\n');
+  assert.equal(text('a\nb\nc\n', 10), 'a\nb\nc\n');
+  assert.equal(text('\n\nx\n', 2), '\nx\n');
+  assert.equal(text('a\n', 0), '');
+  assert.equal(text('', 3), '');
+});
+
+test('parseLogQuery checks every parameter', () => {
+  assert.deepEqual(parseLogQuery(new URLSearchParams('')), { stream: 'all' });
+  assert.deepEqual(parseLogQuery(new URLSearchParams('stream=stderr&tail_lines=7')), {
+    stream: 'stderr',
+    tailLines: 7,
+  });
+  for (const bad of ['tail_lines=-1', 'tail_lines=', 'tail_lines=1e3', 'stream=x', 'follow=true'])
+    assert.throws(() => parseLogQuery(new URLSearchParams(bad)), BadQuery, bad);
+});
+
+test('the files of a stream, oldest first, all inside the log directory', () => {
+  const files = streamFiles('/seer/pod/p/log', 'main', 'stdout');
+  assert.equal(files.at(-1), '/seer/pod/p/log/main.stdout.log');
+  assert.equal(files.at(-2), '/seer/pod/p/log/main.stdout.log.1');
+  assert.ok(files.every((f) => f.startsWith('/seer/pod/p/log/')));
+  assert.throws(() => streamFiles('/seer/pod/p/log', '../../etc/x', 'stdout'), BadQuery);
+});
+
+async function collect(logDir: string, query: Parameters<typeof writeLogs>[3]): Promise<string> {
+  const out = new PassThrough();
+  const chunks: Buffer[] = [];
+  out.on('data', (c: Buffer) => chunks.push(c));
+  await writeLogs(out, logDir, 'main', query);
+  return Buffer.concat(chunks).toString();
+}
+
+test('writeLogs reads rotated files before the live one, and tails across them', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'seer-endpoint-logs-'));
+  await writeFile(path.join(dir, 'main.stdout.log.2'), '1\n2\n');
+  await writeFile(path.join(dir, 'main.stdout.log.1'), '3\n4\n');
+  await writeFile(path.join(dir, 'main.stdout.log'), '5\n');
+  await writeFile(path.join(dir, 'main.stderr.log'), 'e\n');
+  assert.equal(await collect(dir, { stream: 'stdout' }), '1\n2\n3\n4\n5\n');
+  assert.equal(await collect(dir, { stream: 'stdout', tailLines: 3 }), '3\n4\n5\n');
+  assert.equal(await collect(dir, { stream: 'stdout', tailLines: 4 }), '2\n3\n4\n5\n');
+  assert.equal(await collect(dir, { stream: 'all', tailLines: 1 }), '5\ne\n');
+  assert.equal(await collect(dir, { stream: 'stderr' }), 'e\n');
+});
