@@ -3,6 +3,7 @@ import { UsageError, type Command } from './command.js';
 import { clusterCommand } from './commands/cluster.js';
 import { convertCommand } from './commands/convert.js';
 import { demoCommand } from './commands/demo.js';
+import { logsCommand } from './commands/logs.js';
 import { nodeCommand } from './commands/node.js';
 import { packageCommand } from './commands/package.js';
 import { rolloutCommand } from './commands/rollout.js';
@@ -12,6 +13,7 @@ const commands: Command[] = [
   packageCommand,
   nodeCommand,
   rolloutCommand,
+  logsCommand,
   convertCommand,
   demoCommand,
 ];

@@ -84,7 +84,7 @@ function revisionNumber(option: string, value: string | undefined): number | und
 }
 
 /** The kubeconfig to use: the flag, else the first file in $KUBECONFIG, else ~/.kube/config if there is one. */
-function kubeconfigFile(flag: string | undefined): string | undefined {
+export function kubeconfigFile(flag: string | undefined): string | undefined {
   if (flag) return flag;
   const fromEnv = (process.env.KUBECONFIG ?? '').split(path.delimiter).find((f) => f && existsSync(f));
   if (fromEnv) return fromEnv;
@@ -93,7 +93,7 @@ function kubeconfigFile(flag: string | undefined): string | undefined {
 }
 
 /** The namespace of the kubeconfig's current context, if it names one. */
-function contextNamespace(file: string | undefined): string | undefined {
+export function contextNamespace(file: string | undefined): string | undefined {
   if (!file) return undefined;
   const config = yaml.load(readFileSync(file, 'utf8')) as {
     'current-context'?: string;

@@ -1,18 +1,19 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { readFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { SeerNode, SeerPod } from '../../api/types.js';
+import { createLogsCommand } from '../../cli/commands/logs.js';
 import { addNode } from '../../cli/commands/node-credentials.js';
 import { issueCertificate, type KeyPair } from '../../common/certificates.js';
 import { repoPath } from '../../common/paths.js';
 import { connectionFromKubeconfig, RestClient } from '../../kube/rest.js';
 import { SeerClient } from '../../kube/seer-client.js';
 import { eventually, startAgentProcess, type AgentProcess } from '../support/agent.js';
-import { startTestCluster, type TestCluster } from '../support/control-plane.js';
+import { runCommand, startTestCluster, type TestCluster } from '../support/control-plane.js';
 import { makePackage, seerPod } from '../support/pods.js';
 
 const NODE = 'ep';
@@ -69,7 +70,12 @@ async function tokenFrom(kubeconfig: string): Promise<string> {
   return token;
 }
 
-async function printerPod(name: string, namespace: string, node = NODE): Promise<SeerPod> {
+async function printerPod(
+  name: string,
+  namespace: string,
+  node = NODE,
+  labels: Record<string, string> = {},
+): Promise<SeerPod> {
   const pkg = await makePackage({
     'run.sh': `#!/bin/sh
 i=1
@@ -77,19 +83,18 @@ while [ $i -le 20 ]; do echo "out $i"; echo "err $i" >&2; i=$((i+1)); done
 exec sleep 3600
 `,
   });
-  return admin.create(
-    'SeerPod',
-    seerPod(
-      name,
-      {
-        node_name: node,
-        containers: [
-          { name: 'main', package: pkg.reference, commands: { start: './run.sh' }, restart_policy: 'never' },
-        ],
-      },
-      namespace,
-    ),
+  const pod = seerPod(
+    name,
+    {
+      node_name: node,
+      containers: [
+        { name: 'main', package: pkg.reference, commands: { start: './run.sh' }, restart_policy: 'never' },
+      ],
+    },
+    namespace,
   );
+  pod.metadata.labels = labels;
+  return admin.create('SeerPod', pod);
 }
 
 before(async () => {
@@ -129,6 +134,15 @@ before(async () => {
     '--serviceaccount=team-a:reader',
     '--user=alice',
   ]);
+  // seer logs reads the pods' SeerNodes to find their agents.
+  await cluster.kubectlOk([
+    'create',
+    'clusterrolebinding',
+    'node-readers',
+    '--clusterrole=seer-node-reader',
+    '--serviceaccount=team-a:reader',
+    '--user=alice',
+  ]);
   readerToken = (await cluster.kubectlOk(['create', 'token', 'reader', '-n', 'team-a'])).trim();
   const pki = path.join(cluster.state.dir, 'pki');
   aliceCert = await issueCertificate(
@@ -151,12 +165,14 @@ before(async () => {
   });
   port = endpoint.port;
   ca = endpoint.ca_certificates;
-  await printerPod('printer', 'team-a');
+  await printerPod('printer', 'team-a', NODE, { app: 'printers' });
+  await printerPod('printer-2', 'team-a', NODE, { app: 'printers', 'seer.io/deployment': 'web' });
   // Another name: a host keeps pods by name (<root>/pod/<pod>).
   await printerPod('printer-b', 'team-b');
   await printerPod('elsewhere', 'team-a', 'other');
   for (const [namespace, name] of [
     ['team-a', 'printer'],
+    ['team-a', 'printer-2'],
     ['team-b', 'printer-b'],
   ] as const) {
     await eventually(`${name} in ${namespace} has written its lines`, async () => {
@@ -288,4 +304,103 @@ test('the serving certificate survives an agent restart', async () => {
   });
   assert.equal(reply.status, 200, reply.body);
   assert.equal(reply.body, 'out 20\n');
+});
+
+/** A kubeconfig for the test cluster with these user credentials. */
+async function userKubeconfig(name: string, user: Record<string, string>): Promise<string> {
+  const connection = connectionFromKubeconfig(cluster.kubeconfig);
+  const file = path.join(work, `${name}.kubeconfig`);
+  await writeFile(
+    file,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [
+        {
+          name: 'test',
+          cluster: {
+            server: connection.server,
+            'certificate-authority-data': connection.ca?.toString('base64'),
+          },
+        },
+      ],
+      users: [{ name, user }],
+      contexts: [{ name, context: { cluster: 'test', user: name, namespace: 'team-a' } }],
+      'current-context': name,
+    }),
+  );
+  return file;
+}
+
+/** Runs `seer logs ARGS` in-process; resolves with what it printed. */
+async function seerLogs(kubeconfig: string, ...args: string[]): Promise<string> {
+  let stdout = '';
+  const output = { stdout: { write: (text: string) => (stdout += text) }, stderr: { write: () => true } };
+  await createLogsCommand(output).run([...args, '--kubeconfig', kubeconfig]);
+  return stdout;
+}
+
+test("seer logs reads through the node agent with the caller's token or client certificate", async () => {
+  const reader = await userKubeconfig('reader', { token: readerToken });
+  const alice = await userKubeconfig('alice', {
+    'client-certificate-data': Buffer.from(aliceCert.cert).toString('base64'),
+    'client-key-data': Buffer.from(aliceCert.key).toString('base64'),
+  });
+  // The context's namespace (team-a) is the default.
+  assert.equal(await seerLogs(reader, 'printer', '--tail', '2', '--stream', 'stdout'), 'out 19\nout 20\n');
+  assert.equal(await seerLogs(alice, 'spod/printer', '-c', 'main', '--tail=1'), 'out 20\nerr 20\n');
+  assert.equal(
+    await seerLogs(reader, '-l', 'app=printers', '--tail', '1', '--stream', 'stderr'),
+    '[printer/main] err 20\n[printer-2/main] err 20\n',
+  );
+  await admin.create('SeerDeployment', {
+    apiVersion: 'seer.io/v1alpha1',
+    kind: 'SeerDeployment',
+    metadata: { name: 'web', namespace: 'team-a' },
+    spec: {
+      replicas: 0,
+      template: {
+        spec: { containers: [{ name: 'main', package: 'file:///x.tar.gz', commands: { start: 'true' } }] },
+      },
+    },
+  });
+  assert.equal(
+    await seerLogs(reader, 'deploy/web', '--tail', '1', '--stream', 'stdout', '--prefix'),
+    '[printer-2/main] out 20\n',
+  );
+  await assert.rejects(
+    seerLogs(reader, 'printer-b', '-n', 'team-b'),
+    // The reader may not even get the pod in team-b.
+    /forbidden/i,
+  );
+  await assert.rejects(seerLogs(alice, 'elsewhere'), /node other publishes no endpoint|not found/);
+  await assert.rejects(seerLogs(reader, 'printer', '--tail=-3'), /--tail must be a whole number/);
+  await assert.rejects(
+    seerLogs(reader, 'printer', '-c', 'sidecar'),
+    /container "sidecar" is not in pod printer/,
+  );
+  await assert.rejects(seerLogs(reader, 'node/x'), /reads seerpods and seerdeployments, not node/);
+
+  // As a kubectl plugin: kubectl runs kubectl-seer from PATH with the rest of its arguments.
+  const manifest = JSON.parse(await readFile(repoPath('package.json'), 'utf8')) as {
+    bin: Record<string, string>;
+  };
+  assert.equal(manifest.bin['kubectl-seer'], 'dist/cli/main.js');
+  const bin = path.join(work, 'bin');
+  await mkdir(bin, { recursive: true });
+  const plugin = path.join(bin, 'kubectl-seer');
+  await writeFile(
+    plugin,
+    `#!/bin/sh\nexec "${process.execPath}" "${repoPath(manifest.bin['kubectl-seer'])}" "$@"\n`,
+  );
+  await chmod(plugin, 0o755);
+  const result = await runCommand(
+    cluster.binaries.kubectl,
+    ['seer', 'logs', 'printer', '--tail', '1', '--stream', 'stdout', '--kubeconfig', reader],
+    {
+      env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}` },
+    },
+  );
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stdout, 'out 20\n');
 });

@@ -153,6 +153,7 @@ describe('the chart against a real control plane', () => {
       'ClusterRole',
       'ClusterRole',
       'ClusterRole',
+      'ClusterRole',
       'ClusterRoleBinding',
       'Deployment',
       'PodDisruptionBudget',
@@ -176,9 +177,14 @@ describe('the chart against a real control plane', () => {
     );
     assert.deepEqual(userRoles, {
       'seer-logs-reader': [
-        { apiGroups: ['seer.io'], resources: ['seerpods', 'seerpods/log'], verbs: ['get'] },
+        { apiGroups: ['seer.io'], resources: ['seerpods/log'], verbs: ['get'] },
+        { apiGroups: ['seer.io'], resources: ['seerpods'], verbs: ['get', 'list'] },
+        { apiGroups: ['seer.io'], resources: ['seerdeployments'], verbs: ['get'] },
       ],
       'seer-exec': [{ apiGroups: ['seer.io'], resources: ['seerpods/exec'], verbs: ['create'] }],
+      'seer-node-reader': [
+        { apiGroups: ['seer.io'], resources: ['seernodes'], verbs: ['get', 'list', 'watch'] },
+      ],
     });
     const deployment = objects.find((o) => o.kind === 'Deployment') as unknown as {
       spec: {

@@ -1,0 +1,251 @@
+import https from 'node:https';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { DEPLOYMENT_LABEL, SEER_GROUP } from '../../api/names.js';
+import type { SeerNode, SeerPod } from '../../api/types.js';
+import { errorMessage, isNotFound } from '../../kube/errors.js';
+import {
+  connectionFromKubeconfig,
+  inClusterConnection,
+  RestClient,
+  type Connection,
+} from '../../kube/rest.js';
+import { SeerClient } from '../../kube/seer-client.js';
+import { UsageError, type Command } from '../command.js';
+import type { CommandOutput } from './package.js';
+import { contextNamespace, kubeconfigFile } from './rollout.js';
+
+const USAGE = `usage:
+  seer logs POD [-c CONTAINER] [options]          one pod (also seerpod/POD, spod/POD)
+  seer logs seerdeployment/NAME [options]         the deployment's pods (also sdeploy/NAME, deploy/NAME)
+  seer logs -l KEY=VALUE[,KEY=VALUE] [options]    the pods with these labels
+options:
+  -c, --container NAME   the container (needed when a pod has several, unless --all-containers)
+  --all-containers       every container of each pod
+  --tail N               only the last N lines of each stream
+  --stream STREAM        stdout, stderr or all (default: all, stdout's lines then stderr's)
+  --prefix               start each line with [pod/container] (the default with several pods or containers)
+  -n, --namespace NS     the pods' namespace (default: the kubeconfig context's, else default)
+  --kubeconfig FILE      default: $KUBECONFIG, else ~/.kube/config, else the in-cluster service account
+The logs come from the agent of each pod's node, which checks your own credentials (a token or a
+client certificate from the kubeconfig) with the API server: you need get on seerpods/log.`;
+
+const OPTIONS = {
+  container: { type: 'string', short: 'c' },
+  'all-containers': { type: 'boolean' },
+  tail: { type: 'string' },
+  stream: { type: 'string' },
+  prefix: { type: 'boolean' },
+  selector: { type: 'string', short: 'l' },
+  namespace: { type: 'string', short: 'n' },
+  kubeconfig: { type: 'string' },
+} as const satisfies ParseArgsConfig['options'];
+
+const POD_TYPES = new Set(['seerpod', 'seerpods', 'spod', 'pod', 'pods', `seerpod.${SEER_GROUP}`]);
+const DEPLOYMENT_TYPES = new Set([
+  'seerdeployment',
+  'seerdeployments',
+  'sdeploy',
+  'deploy',
+  'deployment',
+  `seerdeployment.${SEER_GROUP}`,
+]);
+
+/** What to read: a pod, a deployment's pods, or the pods a label selector picks. */
+export type LogsTarget = { pod: string } | { deployment: string } | { selector: string };
+
+export function parseTarget(positionals: string[], selector: string | undefined): LogsTarget {
+  if (selector !== undefined) {
+    if (positionals.length > 0) throw new UsageError(`give either a pod or -l SELECTOR, not both\n${USAGE}`);
+    if (!/^[^=,\s]+=[^=,\s]*(,[^=,\s]+=[^=,\s]*)*$/.test(selector))
+      throw new UsageError(`-l: "${selector}" is not a selector such as app=web or app=web,tier=front`);
+    return { selector };
+  }
+  const [first, ...extra] = positionals;
+  if (first === undefined || extra.length > 0) throw new UsageError(USAGE);
+  const slash = first.indexOf('/');
+  if (slash < 0) return { pod: first };
+  const type = first.slice(0, slash).toLowerCase();
+  const name = first.slice(slash + 1);
+  if (!name) throw new UsageError(USAGE);
+  if (POD_TYPES.has(type)) return { pod: name };
+  if (DEPLOYMENT_TYPES.has(type)) return { deployment: name };
+  throw new UsageError(`seer logs reads seerpods and seerdeployments, not ${type}\n${USAGE}`);
+}
+
+async function targetPods(client: SeerClient, namespace: string, target: LogsTarget): Promise<SeerPod[]> {
+  if ('pod' in target) {
+    try {
+      return [await client.get('SeerPod', target.pod, namespace)];
+    } catch (error) {
+      if (isNotFound(error)) throw new Error(`seerpod "${target.pod}" not found in namespace ${namespace}`);
+      throw error;
+    }
+  }
+  let selector: string;
+  if ('deployment' in target) {
+    let deployment;
+    try {
+      deployment = await client.get('SeerDeployment', target.deployment, namespace);
+    } catch (error) {
+      if (isNotFound(error))
+        throw new Error(`seerdeployment "${target.deployment}" not found in namespace ${namespace}`);
+      throw error;
+    }
+    const labels = { [DEPLOYMENT_LABEL]: target.deployment, ...deployment.spec.selector?.match_labels };
+    selector = Object.entries(labels)
+      .map(([key, value]) => `${key}=${value}`)
+      .join(',');
+  } else selector = target.selector;
+  const pods = (await client.list('SeerPod', { namespace, labelSelector: selector })).items;
+  if (pods.length === 0) throw new Error(`no seerpods match ${selector} in namespace ${namespace}`);
+  return pods.sort((a, b) => (a.metadata.name ?? '').localeCompare(b.metadata.name ?? ''));
+}
+
+/** The containers to read of `pod`, as kubectl picks them. */
+function containersOf(pod: SeerPod, container: string | undefined, all: boolean): string[] {
+  const names = pod.spec.containers.map((c) => c.name);
+  if (container !== undefined) {
+    if (!names.includes(container))
+      throw new Error(
+        `container "${container}" is not in pod ${pod.metadata.name}: choose one of ${names.join(', ')}`,
+      );
+    return [container];
+  }
+  if (all || names.length === 1) return names;
+  throw new UsageError(
+    `pod ${pod.metadata.name} has several containers: choose one of ${names.join(', ')} with -c, or --all-containers`,
+  );
+}
+
+/** Where to reach the agent of a pod's node: its address, port and the certificates to trust. */
+async function nodeEndpoint(
+  client: SeerClient,
+  pod: SeerPod,
+): Promise<{ host: string; port: number; ca: string }> {
+  const name = pod.metadata.name ?? '';
+  const nodeName = pod.spec.node_name;
+  if (!nodeName) throw new Error(`pod ${name} is not scheduled to a node yet`);
+  const node: SeerNode = await client.get('SeerNode', nodeName);
+  const endpoint = node.status?.endpoint;
+  if (!endpoint)
+    throw new Error(`node ${nodeName} publishes no endpoint (its agent runs with --no-endpoint or is older)`);
+  const addresses = node.status?.addresses ?? [];
+  const address =
+    addresses.find((a) => a.type === 'InternalIP') ??
+    addresses.find((a) => a.type === 'ExternalIP') ??
+    addresses.find((a) => a.type === 'Hostname');
+  if (!address) throw new Error(`node ${nodeName} publishes no address`);
+  return { host: address.address, port: endpoint.port, ca: endpoint.ca_certificates };
+}
+
+/** GETs one container's log from its node's agent with the caller's credentials, line by line. */
+function fetchLog(
+  connection: Connection,
+  endpoint: { host: string; port: number; ca: string },
+  urlPath: string,
+  onText: (text: string) => void,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const request = https.get(
+      {
+        host: endpoint.host,
+        port: endpoint.port,
+        path: urlPath,
+        ca: endpoint.ca,
+        cert: connection.cert,
+        key: connection.key,
+        headers: connection.token ? { authorization: `Bearer ${connection.token}` } : {},
+      },
+      (response) => {
+        response.setEncoding('utf8');
+        if (response.statusCode !== 200) {
+          let body = '';
+          response.on('data', (chunk: string) => (body += chunk));
+          response.on('end', () => reject(new Error(`${response.statusCode ?? 0}: ${body.trim()}`)));
+          return;
+        }
+        response.on('data', onText);
+        response.on('end', () => resolve());
+        response.on('error', reject);
+      },
+    );
+    request.on('error', reject);
+  });
+}
+
+/** Splits text into whole lines, holding back a partial last line until the next chunk or the end. */
+function lineSplitter(write: (line: string) => void): { push(text: string): void; end(): void } {
+  let rest = '';
+  return {
+    push(text) {
+      const lines = (rest + text).split('\n');
+      rest = lines.pop() ?? '';
+      for (const line of lines) write(`${line}\n`);
+    },
+    end() {
+      if (rest) write(`${rest}\n`);
+      rest = '';
+    },
+  };
+}
+
+export function createLogsCommand(output: CommandOutput = process): Command {
+  return {
+    name: 'logs',
+    summary: "print a pod's container logs, read from its node's agent",
+    async run(args) {
+      let parsed;
+      try {
+        parsed = parseArgs({ args, options: OPTIONS, allowPositionals: true });
+      } catch (error) {
+        throw new UsageError(`${errorMessage(error)}\n${USAGE}`);
+      }
+      const { values, positionals } = parsed;
+      const target = parseTarget(positionals, values.selector);
+      if (values.tail !== undefined && !/^\d+$/.test(values.tail))
+        throw new UsageError(`--tail must be a whole number of lines, not "${values.tail}"`);
+      const stream = values.stream ?? 'all';
+      if (!['stdout', 'stderr', 'all'].includes(stream))
+        throw new UsageError(`--stream must be stdout, stderr or all, not "${stream}"`);
+      const file = kubeconfigFile(values.kubeconfig);
+      const connection = file ? connectionFromKubeconfig(file) : inClusterConnection();
+      const namespace = values.namespace ?? contextNamespace(file) ?? 'default';
+      const rest = new RestClient(connection);
+      try {
+        const client = new SeerClient(rest);
+        const pods = await targetPods(client, namespace, target);
+        const sources = pods.flatMap((pod) =>
+          containersOf(pod, values.container, values['all-containers'] === true).map((container) => ({
+            pod,
+            container,
+          })),
+        );
+        const prefix = values.prefix === true || sources.length > 1;
+        const query = new URLSearchParams({ stream });
+        if (values.tail !== undefined) query.set('tail_lines', values.tail);
+        for (const { pod, container } of sources) {
+          const name = pod.metadata.name ?? '';
+          const endpoint = await nodeEndpoint(client, pod);
+          const lines = lineSplitter((line) =>
+            output.stdout.write(prefix ? `[${name}/${container}] ${line}` : line),
+          );
+          const urlPath =
+            `/pods/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}` +
+            `/containers/${encodeURIComponent(container)}/logs?${query.toString()}`;
+          try {
+            await fetchLog(connection, endpoint, urlPath, (text) => lines.push(text));
+          } catch (error) {
+            throw new Error(
+              `${name}/${container} (node ${pod.spec.node_name ?? ''}): ${errorMessage(error)}`,
+            );
+          }
+          lines.end();
+        }
+      } finally {
+        rest.close();
+      }
+    },
+  };
+}
+
+export const logsCommand: Command = createLogsCommand();
