@@ -166,6 +166,9 @@ async function demo(dir: string): Promise<void> {
             root,
             '--address',
             node.address,
+            // Both agents run on this machine: each endpoint on its own node's address.
+            '--endpoint-address',
+            node.address,
             '--insecure-registry',
             registry.host,
           ],

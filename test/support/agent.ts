@@ -104,6 +104,10 @@ export async function startAgentProcess(options: {
     'debug',
     ...(options.kubeconfig ? ['--kubeconfig', options.kubeconfig] : []),
     ...(options.manifests ? ['--manifests', options.manifests] : []),
+    // Several agents share a machine in the tests: each endpoint on a free port unless told otherwise.
+    ...(options.args?.some((arg) => /^--(endpoint-port|no-endpoint)/.test(arg))
+      ? []
+      : ['--endpoint-port', '0']),
     ...(options.args ?? []),
   ];
   const started = await startSeerProcess(path.join('agent', 'main.js'), args, logFile, options.enter);
