@@ -26,7 +26,8 @@ export interface DemoState {
   owner: DemoProcess;
   clusterDir: string;
   watchdog?: DemoProcess;
-  registry?: DemoProcess;
+  /** The local registry, and its storage directory. */
+  registry?: DemoProcess & { dir: string };
   operator?: DemoProcess;
   /** Each agent with its root, where the records of the processes it runs are. */
   agents: (DemoProcess & { node: string; root: string })[];
@@ -130,6 +131,8 @@ export async function stopDemo(dir: string, say: (line: string) => void): Promis
     say(`stopping pod processes the agents left running: ${leftovers.join(' ')}`);
     await Promise.all(leftovers.map((pid) => terminate(pid, 5_000)));
   }
+
+  if (state.registry) await rm(state.registry.dir, { recursive: true, force: true });
 
   say('stopping etcd and kube-apiserver');
   await stopCluster(state.clusterDir);

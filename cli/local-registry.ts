@@ -77,6 +77,11 @@ export interface RegistryOptions {
 export interface LocalRegistry {
   /** `127.0.0.1:PORT`, the registry part of a package reference. */
   host: string;
+  /** The registry process and its program, for a watchdog that may have to stop it. */
+  pid: number;
+  program: string;
+  /** Its configuration and storage, removed by stop(). */
+  dir: string;
   stop(): Promise<void>;
 }
 
@@ -174,6 +179,9 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Loca
     if (!exited && Date.now() < deadline) {
       return {
         host,
+        pid: child.pid ?? 0,
+        program: binary,
+        dir,
         async stop() {
           if (!exited) {
             child.kill('SIGTERM');

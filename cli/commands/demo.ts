@@ -13,7 +13,7 @@ import { SeerClient } from '../../kube/seer-client.js';
 import type { Command } from '../command.js';
 import { controlPlaneBinaries } from '../control-plane/binaries.js';
 import { startCluster, startWatchdog } from '../control-plane/cluster.js';
-import { childPids, programOf, runsProgram } from '../control-plane/processes.js';
+import { runsProgram } from '../control-plane/processes.js';
 import {
   readDemoState,
   stopDemo,
@@ -135,11 +135,8 @@ async function demo(dir: string): Promise<void> {
 
       step('building the hello package and pushing it to a local OCI registry');
       // startRegistry() does not say which process it started: it is this process's new child.
-      const before = new Set(childPids(process.pid));
       registry = await startRegistry();
-      const registryPid = childPids(process.pid).find((pid) => !before.has(pid));
-      const registryProgram = registryPid && (await programOf(registryPid));
-      if (registryPid && registryProgram) state.registry = { pid: registryPid, program: registryProgram };
+      state.registry = { pid: registry.pid, program: registry.program, dir: registry.dir };
       await writeDemoState(dir, state);
       const reference = `${registry.host}/examples/hello:v1`;
       const registries = { insecure: [registry.host], credentials: {} };

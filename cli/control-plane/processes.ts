@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -55,28 +55,4 @@ export async function terminate(pid: number, graceMs = 10_000): Promise<void> {
 /** Synchronous SIGKILL for `process.on('exit')` handlers, where nothing asynchronous runs. */
 export function killNow(pid: number): void {
   signalGroup(pid, 'SIGKILL');
-}
-
-/** The program `pid` runs (the first word of its command line), for `runsProgram` later. */
-export async function programOf(pid: number): Promise<string | undefined> {
-  try {
-    return (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0')[0] || undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The live children of `pid`, found through /proc. */
-export function childPids(pid: number): number[] {
-  return readdirSync('/proc')
-    .filter((name) => /^\d+$/.test(name))
-    .map(Number)
-    .filter((child) => {
-      try {
-        const stat = readFileSync(`/proc/${child}/stat`, 'utf8');
-        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid && isAlive(child);
-      } catch {
-        return false;
-      }
-    });
 }

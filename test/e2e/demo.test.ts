@@ -168,6 +168,8 @@ async function leftovers(dir: string, { state, cluster, podPids, registryHost }:
   const left = known.filter(([, pid]) => pid && isAlive(pid)).map(([name, pid]) => `${name} (${pid})`);
   left.push(...processesIn(dir));
   if (await answers(registryHost)) left.push(`a registry on ${registryHost}`);
+  if (state.registry && existsSync(state.registry.dir))
+    left.push(`the registry's storage ${state.registry.dir}`);
   return left;
 }
 
