@@ -36,13 +36,14 @@ function summary(label: string, samples: number[]): string {
   return `${label.padEnd(40)} ${figures}  max ${sorted.at(-1)?.toFixed(1).padStart(6)} ms  (n=${sorted.length})`;
 }
 
-/** Resolves with the time at which `file` has grown beyond `size`, watched with inotify. */
-function grown(file: string, size: number): Promise<number> {
+/** Resolves with the time at which a new `file` (another inode than `before`) has output, watched with inotify. */
+function grown(file: string, before: { ino: number }): Promise<number> {
+  // Each run writes a new log file (the last one is kept as .previous): wait for the new file's output.
   return new Promise((resolve) => {
     const check = (): void => {
       stat(file).then(
         (s) => {
-          if (s.size > size) {
+          if (s.ino !== before.ino && s.size > 0) {
             watcher.close();
             resolve(performance.now());
           }
@@ -50,7 +51,7 @@ function grown(file: string, size: number): Promise<number> {
         () => undefined,
       );
     };
-    const watcher = watch(file, check);
+    const watcher = watch(path.dirname(file), check);
     check();
   });
 }
@@ -73,9 +74,9 @@ async function crashOnce(
   log: string,
 ): Promise<{ running: number; output: number }> {
   const pid = supervisor.status().pid ?? -1;
-  const size = (await stat(log)).size;
+  const before = await stat(log);
   const restarted = nextRunning(supervisor, pid);
-  const wrote = grown(log, size);
+  const wrote = grown(log, before);
   const crashedAt = performance.now();
   process.kill(pid, 'SIGKILL');
   const [runningAt, outputAt] = await Promise.all([restarted.then(() => performance.now()), wrote]);

@@ -1,10 +1,10 @@
 import { createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DEFAULT_LOG_ROTATION } from '../process/log-rotation.js';
-import { logPaths } from '../process/log-files.js';
+import { logPaths, previousLogPaths } from '../process/log-files.js';
 
 export type LogStream = 'stdout' | 'stderr' | 'all';
 
@@ -12,12 +12,14 @@ export interface LogQuery {
   stream: LogStream;
   /** Only the last N lines of each stream. */
   tailLines?: number;
+  /** The log of the run before the current one. */
+  previous: boolean;
 }
 
 /** A query the endpoint cannot answer: 400 with this message. */
 export class BadQuery extends Error {}
 
-const KNOWN = new Set(['stream', 'tail_lines']);
+const KNOWN = new Set(['stream', 'tail_lines', 'previous']);
 
 /** Reads and checks the logs query string; any unknown or malformed parameter is refused. */
 export function parseLogQuery(params: URLSearchParams): LogQuery {
@@ -26,7 +28,10 @@ export function parseLogQuery(params: URLSearchParams): LogQuery {
   const stream = params.get('stream') ?? 'all';
   if (stream !== 'stdout' && stream !== 'stderr' && stream !== 'all')
     throw new BadQuery(`stream must be stdout, stderr or all, not ${JSON.stringify(stream)}`);
-  const query: LogQuery = { stream };
+  const previous = params.get('previous') ?? 'false';
+  if (previous !== 'true' && previous !== 'false')
+    throw new BadQuery(`previous must be true or false, not ${JSON.stringify(previous)}`);
+  const query: LogQuery = { stream, previous: previous === 'true' };
   const tail = params.get('tail_lines');
   if (tail !== null) {
     if (!/^\d+$/.test(tail))
@@ -36,9 +41,14 @@ export function parseLogQuery(params: URLSearchParams): LogQuery {
   return query;
 }
 
-/** A stream's files, oldest first: `.N` … `.1`, then the live one. */
-export function streamFiles(logDir: string, container: string, stream: 'stdout' | 'stderr'): string[] {
-  const live = logPaths(logDir, container)[stream];
+/** A stream's files, oldest first: `.N` … `.1`, then the live one (of the previous run if asked). */
+export function streamFiles(
+  logDir: string,
+  container: string,
+  stream: 'stdout' | 'stderr',
+  previous = false,
+): string[] {
+  const live = (previous ? previousLogPaths : logPaths)(logDir, container)[stream];
   // The path is built from names the API validated; this keeps any other name out of the directory.
   if (path.dirname(path.resolve(live)) !== path.resolve(logDir))
     throw new BadQuery(`container ${JSON.stringify(container)} is not a valid name`);
@@ -86,6 +96,20 @@ async function tail(files: string[], count: number): Promise<Buffer> {
   return data;
 }
 
+/** Whether a container has run before its current run (its log was kept as the previous one). */
+export async function hasPreviousRun(logDir: string, container: string): Promise<boolean> {
+  const paths = previousLogPaths(logDir, container);
+  for (const file of [paths.stdout, paths.stderr]) {
+    try {
+      await stat(file);
+      return true;
+    } catch {
+      // look at the other
+    }
+  }
+  return false;
+}
+
 /** Writes a container's log, as `query` asks, to `out` (which stays open). */
 export async function writeLogs(
   out: Writable,
@@ -95,7 +119,7 @@ export async function writeLogs(
 ): Promise<void> {
   const streams: ('stdout' | 'stderr')[] = query.stream === 'all' ? ['stdout', 'stderr'] : [query.stream];
   for (const stream of streams) {
-    const files = streamFiles(logDir, container, stream);
+    const files = streamFiles(logDir, container, stream, query.previous);
     if (query.tailLines !== undefined) {
       const data = await tail(files, query.tailLines);
       if (data.length > 0 && !out.write(data)) await new Promise((resolve) => out.once('drain', resolve));

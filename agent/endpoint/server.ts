@@ -7,7 +7,7 @@ import { errorMessage, isNotFound } from '../../kube/errors.js';
 import type { SeerClient } from '../../kube/seer-client.js';
 import type { HostLayout } from '../pods/layout.js';
 import { Authenticator, Refusal, type UserInfo } from './auth.js';
-import { BadQuery, parseLogQuery, writeLogs } from './logs.js';
+import { BadQuery, hasPreviousRun, parseLogQuery, writeLogs } from './logs.js';
 import type { ServingCertificate } from './serving-certificate.js';
 
 export interface EndpointOptions {
@@ -82,8 +82,11 @@ export class Endpoint {
       const pod = await this.boundPod(namespace, name);
       if (!pod.spec.containers.some((c) => c.name === container))
         throw new Refusal(404, `pod ${namespace}/${name} has no container ${JSON.stringify(container)}`);
+      const logDir = this.options.layout.logDir(name);
+      if (query.previous && !(await hasPreviousRun(logDir, container)))
+        throw new Refusal(404, `container ${container} of pod ${namespace}/${name} has no previous run`);
       response.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
-      await writeLogs(response, this.options.layout.logDir(name), container, query);
+      await writeLogs(response, logDir, container, query);
       response.end();
     } catch (error) {
       const status = error instanceof Refusal ? error.status : error instanceof BadQuery ? 400 : 500;

@@ -14,6 +14,14 @@ export function logPaths(logDir: string, containerName: string): LogPaths {
   };
 }
 
+/** Where a container's previous run's log is kept once a new run starts (see keepPreviousRun). */
+export function previousLogPaths(logDir: string, containerName: string): LogPaths {
+  return {
+    stdout: path.join(logDir, `${containerName}.previous.stdout.log`),
+    stderr: path.join(logDir, `${containerName}.previous.stderr.log`),
+  };
+}
+
 export interface LogDescriptors {
   stdout: number;
   stderr: number;

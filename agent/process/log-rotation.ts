@@ -1,4 +1,4 @@
-import { copyFile, rename, stat, truncate } from 'node:fs/promises';
+import { copyFile, rename, rm, stat, truncate } from 'node:fs/promises';
 import type { Logger } from 'pino';
 
 export interface LogRotationSettings {
@@ -51,10 +51,35 @@ export async function rotateIfLarge(
   return true;
 }
 
+/**
+ * Sets a finished run's log aside before the next run starts, as kubelet keeps a container's
+ * previous log: the live file and its rotations become `previous` and its rotations (replacing an
+ * older run's), and the next run writes new files. Nothing writes them by then; without a live file
+ * (no run yet) nothing changes.
+ */
+export async function keepPreviousRun(file: string, previous: string, maxFiles: number): Promise<void> {
+  try {
+    await stat(file);
+  } catch (error) {
+    if (isMissing(error)) return;
+    throw error;
+  }
+  for (let index = 1; index <= maxFiles; index++) await rm(`${previous}.${index}`, { force: true });
+  for (let index = 1; index <= maxFiles; index++) {
+    try {
+      await rename(`${file}.${index}`, `${previous}.${index}`);
+    } catch (error) {
+      if (!isMissing(error)) throw error;
+    }
+  }
+  await rename(file, previous);
+}
+
 /** Checks a set of log files on a timer and rotates the ones that grew too big. */
 export class LogRotator {
   private timer: NodeJS.Timeout | undefined;
   private running = false;
+  private checking: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly files: string[],
@@ -64,12 +89,20 @@ export class LogRotator {
 
   start(): void {
     if (this.timer) return;
-    this.timer = setInterval(() => void this.check(), this.settings.intervalMs);
+    this.timer = setInterval(() => {
+      if (!this.running) this.checking = this.check();
+    }, this.settings.intervalMs);
   }
 
   stop(): void {
     clearInterval(this.timer);
     this.timer = undefined;
+  }
+
+  /** Stops, and resolves once a check under way has finished: the files are the caller's then. */
+  async settle(): Promise<void> {
+    this.stop();
+    await this.checking;
   }
 
   private async check(): Promise<void> {

@@ -13,8 +13,13 @@ import {
   type CommandContext,
   type Launched,
 } from './launch.js';
-import { fileSize, logPaths, logTail, type LogPaths } from './log-files.js';
-import { DEFAULT_LOG_ROTATION, LogRotator, type LogRotationSettings } from './log-rotation.js';
+import { fileSize, logPaths, logTail, previousLogPaths, type LogPaths } from './log-files.js';
+import {
+  DEFAULT_LOG_ROTATION,
+  keepPreviousRun,
+  LogRotator,
+  type LogRotationSettings,
+} from './log-rotation.js';
 import { ProbeWorker } from './probe-worker.js';
 import type { ProbeResult, ProbeTarget } from './probes.js';
 import { killGroupRemnants } from './proc.js';
@@ -93,6 +98,7 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
   private readonly logs: LogPaths;
   private readonly backoff: RestartBackoff;
   private readonly rotator: LogRotator;
+  private readonly logRotation: LogRotationSettings;
   private readonly startTimeoutMs: number;
   private readonly commandTimeoutMs: number;
   private readonly pollIntervalMs: number;
@@ -125,11 +131,8 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
     this.logger = (options.logger ?? silentLogger).child({ container: spec.name });
     this.logs = logPaths(spec.log_dir, spec.name);
     this.backoff = new RestartBackoff({ ...DEFAULT_BACKOFF, ...options.backoff });
-    this.rotator = new LogRotator(
-      [this.logs.stdout, this.logs.stderr],
-      { ...DEFAULT_LOG_ROTATION, ...options.logRotation },
-      this.logger,
-    );
+    this.logRotation = { ...DEFAULT_LOG_ROTATION, ...options.logRotation };
+    this.rotator = new LogRotator([this.logs.stdout, this.logs.stderr], this.logRotation, this.logger);
     this.startTimeoutMs = options.startTimeoutMs ?? 60_000;
     this.commandTimeoutMs = options.commandTimeoutMs ?? 60_000;
     this.pollIntervalMs = options.pollIntervalMs ?? 50;
@@ -270,10 +273,24 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
     return this.context;
   }
 
+  /** Each run writes new log files; the last run's are kept beside them (kubectl logs --previous). */
+  private async keepPreviousLogs(): Promise<void> {
+    await this.rotator.settle();
+    const previous = previousLogPaths(this.spec.log_dir, this.spec.name);
+    for (const stream of ['stdout', 'stderr'] as const) {
+      try {
+        await keepPreviousRun(this.logs[stream], previous[stream], this.logRotation.maxFiles);
+      } catch (error) {
+        this.logger.warn({ err: error, file: this.logs[stream] }, "could not keep the previous run's log");
+      }
+    }
+  }
+
   private async launch(asRestart: boolean): Promise<void> {
     this.dueRestart.cancel();
     if (asRestart) this.restartCount += 1;
     this.ready = false;
+    await this.keepPreviousLogs();
     if (this.spec.mode === 'forking') {
       this.enter('launch-daemon', { state: { waiting: { reason: WaitingReason.Starting } } });
     } else {

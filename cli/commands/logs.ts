@@ -22,6 +22,7 @@ options:
   -c, --container NAME   the container (needed when a pod has several, unless --all-containers)
   --all-containers       every container of each pod
   --tail N               only the last N lines of each stream
+  -p, --previous         the log of the run before the current one (after a restart)
   --stream STREAM        stdout, stderr or all (default: all, stdout's lines then stderr's)
   --prefix               start each line with [pod/container] (the default with several pods or containers)
   -n, --namespace NS     the pods' namespace (default: the kubeconfig context's, else default)
@@ -33,6 +34,7 @@ const OPTIONS = {
   container: { type: 'string', short: 'c' },
   'all-containers': { type: 'boolean' },
   tail: { type: 'string' },
+  previous: { type: 'boolean', short: 'p' },
   stream: { type: 'string' },
   prefix: { type: 'boolean' },
   selector: { type: 'string', short: 'l' },
@@ -223,6 +225,7 @@ export function createLogsCommand(output: CommandOutput = process): Command {
         const prefix = values.prefix === true || sources.length > 1;
         const query = new URLSearchParams({ stream });
         if (values.tail !== undefined) query.set('tail_lines', values.tail);
+        if (values.previous === true) query.set('previous', 'true');
         for (const { pod, container } of sources) {
           const name = pod.metadata.name ?? '';
           const endpoint = await nodeEndpoint(client, pod);

@@ -404,3 +404,55 @@ test("seer logs reads through the node agent with the caller's token or client c
   assert.equal(result.code, 0, result.stderr);
   assert.equal(result.stdout, 'out 20\n');
 });
+
+test('previous: the log of the run before the current one', async () => {
+  const pkg = await makePackage({
+    // The first run fails; the second stays up.
+    'run.sh': `#!/bin/sh
+n=$(cat runs 2>/dev/null || echo 0)
+n=$((n+1))
+echo $n > runs
+echo "run $n"
+echo "run $n complains" >&2
+[ $n -ge 2 ] || exit 1
+exec sleep 3600
+`,
+  });
+  const pod = seerPod(
+    'restarter',
+    {
+      node_name: NODE,
+      containers: [
+        { name: 'main', package: pkg.reference, commands: { start: './run.sh' }, restart_policy: 'always' },
+      ],
+    },
+    'team-a',
+  );
+  await admin.create('SeerPod', pod);
+  await eventually('the second run', async () => {
+    const status = (await admin.get('SeerPod', 'restarter', 'team-a')).status?.container_statuses?.[0];
+    return status?.restart_count === 1 && status.state?.running !== undefined;
+  });
+  const current = await eventually('the second run has written', async () => {
+    const reply = await get(logs('team-a', 'restarter'), { token: readerToken });
+    return reply.body.includes('run 2 complains') ? reply : undefined;
+  });
+  assert.equal(current.body, 'run 2\nrun 2 complains\n');
+  const previous = await get(logs('team-a', 'restarter', 'main', 'previous=true'), { token: readerToken });
+  assert.equal(previous.status, 200, previous.body);
+  assert.equal(previous.body, 'run 1\nrun 1 complains\n');
+  const stderr = await get(logs('team-a', 'restarter', 'main', 'previous=true&stream=stderr'), {
+    token: readerToken,
+  });
+  assert.equal(stderr.body, 'run 1 complains\n');
+  const reader = await userKubeconfig('reader', { token: readerToken });
+  assert.equal(await seerLogs(reader, 'restarter', '--previous', '--stream', 'stdout'), 'run 1\n');
+
+  // A container that has run once has no previous log.
+  const none = await get(logs('team-a', 'printer', 'main', 'previous=true'), { token: readerToken });
+  assert.equal(none.status, 404);
+  assert.match(none.body, /container main of pod team-a\/printer has no previous run/);
+  const bad = await get(logs('team-a', 'printer', 'main', 'previous=yes'), { token: readerToken });
+  assert.equal(bad.status, 400);
+  assert.match(bad.body, /previous must be true or false/);
+});

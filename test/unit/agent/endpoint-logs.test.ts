@@ -18,12 +18,20 @@ test('lastLines: the last N lines, a final line without its newline included', (
 });
 
 test('parseLogQuery checks every parameter', () => {
-  assert.deepEqual(parseLogQuery(new URLSearchParams('')), { stream: 'all' });
-  assert.deepEqual(parseLogQuery(new URLSearchParams('stream=stderr&tail_lines=7')), {
+  assert.deepEqual(parseLogQuery(new URLSearchParams('')), { stream: 'all', previous: false });
+  assert.deepEqual(parseLogQuery(new URLSearchParams('stream=stderr&tail_lines=7&previous=true')), {
     stream: 'stderr',
     tailLines: 7,
+    previous: true,
   });
-  for (const bad of ['tail_lines=-1', 'tail_lines=', 'tail_lines=1e3', 'stream=x', 'follow=true'])
+  for (const bad of [
+    'tail_lines=-1',
+    'tail_lines=',
+    'tail_lines=1e3',
+    'stream=x',
+    'follow=true',
+    'previous=1',
+  ])
     assert.throws(() => parseLogQuery(new URLSearchParams(bad)), BadQuery, bad);
 });
 
@@ -33,6 +41,10 @@ test('the files of a stream, oldest first, all inside the log directory', () => 
   assert.equal(files.at(-2), '/seer/pod/p/log/main.stdout.log.1');
   assert.ok(files.every((f) => f.startsWith('/seer/pod/p/log/')));
   assert.throws(() => streamFiles('/seer/pod/p/log', '../../etc/x', 'stdout'), BadQuery);
+  assert.equal(
+    streamFiles('/seer/pod/p/log', 'main', 'stderr', true).at(-1),
+    '/seer/pod/p/log/main.previous.stderr.log',
+  );
 });
 
 async function collect(logDir: string, query: Parameters<typeof writeLogs>[3]): Promise<string> {
@@ -49,9 +61,11 @@ test('writeLogs reads rotated files before the live one, and tails across them',
   await writeFile(path.join(dir, 'main.stdout.log.1'), '3\n4\n');
   await writeFile(path.join(dir, 'main.stdout.log'), '5\n');
   await writeFile(path.join(dir, 'main.stderr.log'), 'e\n');
-  assert.equal(await collect(dir, { stream: 'stdout' }), '1\n2\n3\n4\n5\n');
-  assert.equal(await collect(dir, { stream: 'stdout', tailLines: 3 }), '3\n4\n5\n');
-  assert.equal(await collect(dir, { stream: 'stdout', tailLines: 4 }), '2\n3\n4\n5\n');
-  assert.equal(await collect(dir, { stream: 'all', tailLines: 1 }), '5\ne\n');
-  assert.equal(await collect(dir, { stream: 'stderr' }), 'e\n');
+  await writeFile(path.join(dir, 'main.previous.stdout.log'), 'before\n');
+  assert.equal(await collect(dir, { stream: 'stdout', previous: true }), 'before\n');
+  assert.equal(await collect(dir, { stream: 'stdout', previous: false }), '1\n2\n3\n4\n5\n');
+  assert.equal(await collect(dir, { stream: 'stdout', tailLines: 3, previous: false }), '3\n4\n5\n');
+  assert.equal(await collect(dir, { stream: 'stdout', tailLines: 4, previous: false }), '2\n3\n4\n5\n');
+  assert.equal(await collect(dir, { stream: 'all', tailLines: 1, previous: false }), '5\ne\n');
+  assert.equal(await collect(dir, { stream: 'stderr', previous: false }), 'e\n');
 });

@@ -1,25 +1,47 @@
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { ContainerSupervisor } from '../../../agent/process/index.js';
+import { keepPreviousRun } from '../../../agent/process/log-rotation.js';
 import { TestResources, waitFor, exists } from '../../support/processes.js';
 
 const resources = new TestResources();
 after(() => resources.cleanUp());
 
-test('stdout and stderr go to <log_dir>/<name>.stdout.log and .stderr.log, appended across restarts', async () => {
+test('stdout and stderr go to <log_dir>/<name>.stdout.log and .stderr.log; each run starts them anew and the last run is kept as .previous', async () => {
   const box = await resources.sandbox('web');
   await box.script('talk.sh', '#!/bin/sh\necho "out $1"\necho "err $1" >&2\n');
   const stdout = path.join(box.logDir, 'web.stdout.log');
   const stderr = path.join(box.logDir, 'web.stderr.log');
-  for (const run of ['one', 'two']) {
+  for (const run of ['one', 'two', 'three']) {
     const supervisor = resources.supervisor(new ContainerSupervisor(box.spec(`./talk.sh ${run}`)));
     await supervisor.start();
     await waitFor(`run ${run} to finish`, () => supervisor.status().state.terminated !== undefined);
   }
-  assert.equal(await readFile(stdout, 'utf8'), 'out one\nout two\n');
-  assert.equal(await readFile(stderr, 'utf8'), 'err one\nerr two\n');
+  assert.equal(await readFile(stdout, 'utf8'), 'out three\n');
+  assert.equal(await readFile(stderr, 'utf8'), 'err three\n');
+  assert.equal(await readFile(path.join(box.logDir, 'web.previous.stdout.log'), 'utf8'), 'out two\n');
+  assert.equal(await readFile(path.join(box.logDir, 'web.previous.stderr.log'), 'utf8'), 'err two\n');
+});
+
+test("keepPreviousRun moves the live file and its rotations aside, replacing an older run's", async () => {
+  const box = await resources.sandbox('keep');
+  const live = path.join(box.logDir, 'keep.stdout.log');
+  const previous = path.join(box.logDir, 'keep.previous.stdout.log');
+  await mkdir(box.logDir, { recursive: true });
+  await writeFile(`${previous}.2`, 'oldest run\n');
+  await writeFile(live, 'c\n');
+  await writeFile(`${live}.1`, 'b\n');
+  await keepPreviousRun(live, previous, 5);
+  assert.equal(await readFile(previous, 'utf8'), 'c\n');
+  assert.equal(await readFile(`${previous}.1`, 'utf8'), 'b\n');
+  assert.equal(await exists(`${previous}.2`), false);
+  assert.equal(await exists(live), false);
+  assert.equal(await exists(`${live}.1`), false);
+  // No live file: no run to keep, the previous one stays.
+  await keepPreviousRun(live, previous, 5);
+  assert.equal(await readFile(previous, 'utf8'), 'c\n');
 });
 
 test('a running writer’s log is rotated by size (copy-truncate) and keeps writing at the start of the live file', async () => {
