@@ -16,7 +16,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SeerPod } from '../api/types.js';
 import { RestClient } from '../kube/rest.js';
-import { objectKey } from '../kube/keys.js';
+import { objectKey, objectRef } from '../kube/keys.js';
 import { SeerClient } from '../kube/seer-client.js';
 import { startAgentProcess, eventually } from '../test/support/agent.js';
 import { startTestCluster } from '../test/support/control-plane.js';
@@ -107,7 +107,7 @@ async function nullAgent(client: SeerClient, node: string) {
     const key = objectKey(pod);
     if (done.has(key)) return;
     done.add(key);
-    void client.patchStatus('SeerPod', pod.metadata.name ?? '', pod.metadata.namespace, { phase: 'Running' });
+    void client.patchStatus('SeerPod', pod, { phase: 'Running' });
   };
   informer.on('add', mark);
   await informer.start();
@@ -200,7 +200,7 @@ try {
     );
   }
   // Leave nothing running: deleting every pod makes the agent stop all processes.
-  for (const name of ['warm-up', ...names]) await client.delete('SeerPod', name, 'default');
+  for (const name of ['warm-up', ...names]) await client.delete('SeerPod', objectRef(name, 'default'));
   await eventually(
     'all pods gone',
     async () => (await client.list('SeerPod', { fieldSelector: 'spec.node_name=bench' })).items.length === 0,

@@ -19,6 +19,7 @@ import { eventually } from '../test/support/agent.js';
 import { startTestCluster } from '../test/support/control-plane.js';
 import { startOperatorProcess } from '../test/support/operator.js';
 import { SimulatedNodes } from './simulated-nodes.js';
+import { objectRef } from '../kube/keys.js';
 
 const REPLICAS = Number(process.env.BENCH_REPLICAS ?? 1000);
 const NODES = Number(process.env.BENCH_NODES ?? 50);
@@ -131,7 +132,7 @@ try {
   };
   await eventually('rolling ready', () => rollingDone(1), 300_000, 250);
   started = performance.now();
-  const updated = await client.patch('SeerDeployment', 'rolling', 'bench', {
+  const updated = await client.patch('SeerDeployment', objectRef('rolling', 'bench'), {
     spec: { template: { spec: { containers: [{ ...container, env: [{ name: 'V', value: '2' }] }] } } },
   });
   await eventually('rollout complete', () => rollingDone(updated.metadata.generation ?? 2), 300_000, 250);

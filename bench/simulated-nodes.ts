@@ -1,6 +1,6 @@
 import { CONDITION_STATUS, NODE_LEASE_NAMESPACE, SEER_API_VERSION, nodeLeaseName } from '../api/names.js';
 import type { SeerPod } from '../api/types.js';
-import { objectKey } from '../kube/keys.js';
+import { objectKey, objectRef } from '../kube/keys.js';
 import { LeaseClient } from '../kube/leases.js';
 import type { SeerClient } from '../kube/seer-client.js';
 
@@ -27,7 +27,7 @@ export class SimulatedNodes {
         metadata: { name },
         spec: {},
       });
-      await this.client.patchStatus('SeerNode', name, undefined, {
+      await this.client.patchStatus('SeerNode', objectRef(name), {
         phase: 'Ready',
         capacity: { cpu: '64', memory: '256Gi', pods: 500 },
         allocatable: { cpu: '64', memory: '256Gi', pods: 500 },
@@ -45,14 +45,14 @@ export class SimulatedNodes {
       if (!pod.spec.node_name || !this.names.includes(pod.spec.node_name) || this.reported.has(key)) return;
       if (pod.metadata.deletionTimestamp) {
         this.reported.add(key);
-        void this.client.patch('SeerPod', pod.metadata.name ?? '', pod.metadata.namespace, {
+        void this.client.patch('SeerPod', pod, {
           metadata: { finalizers: null },
         });
         return;
       }
       this.reported.add(key);
       const time = new Date().toISOString();
-      void this.client.patchStatus('SeerPod', pod.metadata.name ?? '', pod.metadata.namespace, {
+      void this.client.patchStatus('SeerPod', pod, {
         phase: 'Running',
         node_name: pod.spec.node_name,
         ready: `${pod.spec.containers.length}/${pod.spec.containers.length}`,

@@ -10,6 +10,7 @@ import { RestClient } from '../kube/rest.js';
 import { SeerClient } from '../kube/seer-client.js';
 import { stopCluster } from './control-plane/cluster.js';
 import { runsProgram, terminate } from './control-plane/processes.js';
+import { objectRef } from '../kube/keys.js';
 
 /** A process the demo started, with its program to tell it from a later process given the same pid. */
 export interface DemoProcess {
@@ -77,7 +78,7 @@ async function removeWorkloads(clusterDir: string, timeoutMs: number): Promise<v
     for (const kind of WORKLOAD_KINDS) {
       for (const object of (await client.list(kind)).items) {
         const { name = '', namespace } = object.metadata;
-        await client.delete(kind, name, namespace).catch(() => undefined);
+        await client.delete(kind, objectRef(name, namespace)).catch(() => undefined);
       }
     }
     const deadline = Date.now() + timeoutMs;

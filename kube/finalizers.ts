@@ -23,7 +23,7 @@ export async function editFinalizers<K extends SeerKind>(
     const finalizers = edit(current.metadata.finalizers ?? []);
     if (!finalizers) return undefined;
     try {
-      return await client.patch(kind, name, namespace, {
+      return await client.patch(kind, current, {
         metadata: { finalizers, resourceVersion: current.metadata.resourceVersion },
       });
     } catch (error) {

@@ -13,3 +13,8 @@ export function splitKey(key: string): { namespace?: string; name: string } {
   const slash = key.indexOf('/');
   return slash < 0 ? { name: key } : { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
 }
+
+/** A reference to the object `name` (in `namespace`), for client calls when only its name is at hand. */
+export function objectRef(name: string, namespace?: string): KubernetesObject {
+  return { metadata: namespace === undefined ? { name } : { name, namespace } };
+}

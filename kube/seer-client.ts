@@ -2,6 +2,7 @@ import { SEER_GROUP, SEER_RESOURCES, SEER_VERSION, type SeerKind } from '../api/
 import type { SeerComponent, SeerDeployment, SeerNode, SeerPod } from '../api/types.js';
 import { isNotFound } from './errors.js';
 import { Informer } from './informer.js';
+import type { KubernetesObject } from './keys.js';
 import { MERGE_PATCH, type RestClient } from './rest.js';
 
 /** The object type of each kind. */
@@ -43,6 +44,11 @@ export class SeerClient {
     return `${this.collectionPath(kind, SEER_RESOURCES[kind].namespaced ? namespace : undefined)}/${encodeURIComponent(name)}`;
   }
 
+  /** The path of an object, from its metadata (what patch, patchStatus and delete are given). */
+  private pathOf(kind: SeerKind, object: KubernetesObject): string {
+    return this.objectPath(kind, object.metadata?.name ?? '', object.metadata?.namespace);
+  }
+
   get<K extends SeerKind>(kind: K, name: string, namespace?: string): Promise<SeerObjects[K]> {
     return this.rest.request('GET', this.objectPath(kind, name, namespace));
   }
@@ -74,21 +80,12 @@ export class SeerClient {
 
   /** Replaces the whole object; fails with 409 when it changed since `object.metadata.resourceVersion`. */
   replace<K extends SeerKind>(kind: K, object: SeerObjects[K]): Promise<SeerObjects[K]> {
-    const path = this.objectPath(kind, object.metadata?.name ?? '', object.metadata?.namespace);
-    return this.rest.request('PUT', path, { body: object });
+    return this.rest.request('PUT', this.pathOf(kind, object), { body: object });
   }
 
   /** A JSON merge patch of the object (metadata and spec). */
-  patch<K extends SeerKind>(
-    kind: K,
-    name: string,
-    namespace: string | undefined,
-    patch: object,
-  ): Promise<SeerObjects[K]> {
-    return this.rest.request('PATCH', this.objectPath(kind, name, namespace), {
-      body: patch,
-      contentType: MERGE_PATCH,
-    });
+  patch<K extends SeerKind>(kind: K, object: KubernetesObject, patch: object): Promise<SeerObjects[K]> {
+    return this.rest.request('PATCH', this.pathOf(kind, object), { body: patch, contentType: MERGE_PATCH });
   }
 
   /**
@@ -97,22 +94,21 @@ export class SeerClient {
    */
   patchStatus<K extends SeerKind>(
     kind: K,
-    name: string,
-    namespace: string | undefined,
+    object: KubernetesObject,
     status: object,
     options: { resourceVersion?: string } = {},
   ): Promise<SeerObjects[K]> {
     const metadata = options.resourceVersion
       ? { metadata: { resourceVersion: options.resourceVersion } }
       : {};
-    return this.rest.request('PATCH', `${this.objectPath(kind, name, namespace)}/status`, {
+    return this.rest.request('PATCH', `${this.pathOf(kind, object)}/status`, {
       body: { ...metadata, status },
       contentType: MERGE_PATCH,
     });
   }
 
-  async delete(kind: SeerKind, name: string, namespace?: string): Promise<void> {
-    await this.rest.request('DELETE', this.objectPath(kind, name, namespace));
+  async delete(kind: SeerKind, object: KubernetesObject): Promise<void> {
+    await this.rest.request('DELETE', this.pathOf(kind, object));
   }
 
   /** A cache of the kind (one namespace or all), kept current by list + watch with these selectors. */

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { CONDITION_STATUS, NODE_CONDITION, NODE_PHASE, SEER_API_VERSION } from '../../api/names.js';
 import type { NodeEndpoint, SeerNode, SeerNodeStatus } from '../../api/types.js';
 import { errorMessage, isAlreadyExists, isNotFound } from '../../kube/errors.js';
+import { objectRef } from '../../kube/keys.js';
 import type { SeerClient } from '../../kube/seer-client.js';
 import type { HostFacts } from './host-facts.js';
 
@@ -66,7 +67,7 @@ export class NodeReporter {
       const status = this.desiredStatus();
       if (isDeepStrictEqual(status, this.written)) return;
       try {
-        await this.options.client.patchStatus('SeerNode', this.options.nodeName, undefined, status);
+        await this.options.client.patchStatus('SeerNode', objectRef(this.options.nodeName), status);
         this.written = status;
       } catch (error) {
         this.options.logger.warn({ err: errorMessage(error) }, 'could not write the node status');

@@ -78,8 +78,7 @@ export class ApiPodStore extends EventEmitter<{ changed: [string] }> implements 
   }
 
   writeStatus(pod: SeerPod, status: StatusPatch, resourceVersion?: string): Promise<SeerPod> {
-    const { name = '', namespace = 'default' } = pod.metadata;
-    return this.client.patchStatus('SeerPod', name, namespace, status, { resourceVersion });
+    return this.client.patchStatus('SeerPod', pod, status, { resourceVersion });
   }
 
   async addFinalizer(pod: SeerPod): Promise<void> {

@@ -6,6 +6,7 @@ import { SeerClient } from '../../kube/seer-client.js';
 import { UsageError, type Command } from '../command.js';
 import { clientFor } from '../kubeconfig.js';
 import { runNodeAdd, runNodeRemove } from './node-credentials.js';
+import { objectRef } from '../../kube/keys.js';
 
 const USAGE = `usage:
   seer node add NAME [-o FILE]   create the node's credentials and print (or write) its agent's kubeconfig
@@ -19,7 +20,7 @@ const USAGE = `usage:
 options: --kubeconfig FILE`;
 
 async function setUnschedulable(client: SeerClient, name: string, unschedulable: boolean): Promise<void> {
-  await client.patch('SeerNode', name, undefined, { spec: { unschedulable } });
+  await client.patch('SeerNode', objectRef(name), { spec: { unschedulable } });
 }
 
 /** Pods a controller recreates elsewhere when deleted: deployment replicas and component instances. */
@@ -45,7 +46,7 @@ async function drain(
   }
   for (const pod of items) {
     try {
-      await client.delete('SeerPod', pod.metadata.name ?? '', pod.metadata.namespace);
+      await client.delete('SeerPod', pod);
       console.log(`deleting seerpod ${pod.metadata.namespace}/${pod.metadata.name}`);
     } catch (error) {
       if (!isNotFound(error)) throw error;

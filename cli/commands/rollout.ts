@@ -13,6 +13,7 @@ import { rolloutProgress } from '../../workloads/rollout-progress.js';
 import { sameTemplate } from '../../workloads/template-hash.js';
 import { UsageError, type Command } from '../command.js';
 import type { CommandOutput } from './package.js';
+import { objectRef } from '../../kube/keys.js';
 
 /** On a deployment's template: changing it rolls out new pods of an otherwise unchanged template. */
 export const RESTARTED_AT_ANNOTATION = 'seer.io/restarted-at';
@@ -171,7 +172,7 @@ async function restart(target: Target): Promise<void> {
   const deployment = await getDeployment(target);
   if (deployment.spec.paused)
     throw new Error(`can't restart paused seerdeployment "${target.name}" (seer rollout resume first)`);
-  await target.client.patch('SeerDeployment', target.name, target.namespace, {
+  await target.client.patch('SeerDeployment', objectRef(target.name, target.namespace), {
     spec: {
       template: { metadata: { annotations: { [RESTARTED_AT_ANNOTATION]: new Date().toISOString() } } },
     },
@@ -184,7 +185,7 @@ async function setPaused(target: Target, paused: boolean): Promise<void> {
   const deployment = await getDeployment(target);
   if (Boolean(deployment.spec.paused) === paused)
     throw new Error(`seerdeployment "${target.name}" is ${paused ? 'already paused' : 'not paused'}`);
-  await target.client.patch('SeerDeployment', target.name, target.namespace, { spec: { paused } });
+  await target.client.patch('SeerDeployment', objectRef(target.name, target.namespace), { spec: { paused } });
   target.output.stdout.write(`seerdeployment.${SEER_GROUP}/${target.name} ${paused ? 'paused' : 'resumed'}
 `);
 }

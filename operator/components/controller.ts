@@ -136,7 +136,7 @@ export class ComponentController implements Controller {
 
   private async deletePod(pod: SeerPod): Promise<void> {
     try {
-      await this.ctx.client.delete('SeerPod', pod.metadata.name ?? '', pod.metadata.namespace);
+      await this.ctx.client.delete('SeerPod', pod);
     } catch (error) {
       if (!isNotFound(error)) throw error;
     }
@@ -200,12 +200,7 @@ export class ComponentController implements Controller {
     // Key order differs between what is built here and what the API server returns.
     if (canonicalJson(status) === canonicalJson(component.status)) return;
     try {
-      await this.ctx.client.patchStatus(
-        'SeerComponent',
-        component.metadata.name ?? '',
-        component.metadata.namespace,
-        status,
-      );
+      await this.ctx.client.patchStatus('SeerComponent', component, status);
     } catch (error) {
       if (!isNotFound(error)) throw error;
     }

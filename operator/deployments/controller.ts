@@ -10,7 +10,7 @@ import { transition } from '../../api/conditions.js';
 import type { PodTemplate, SeerDeployment, SeerDeploymentStatus, SeerPod } from '../../api/types.js';
 import { errorMessage, isConflict, isNotFound } from '../../kube/errors.js';
 import type { Informer } from '../../kube/informer.js';
-import { objectKey, splitKey, type KubernetesObject } from '../../kube/keys.js';
+import { type KubernetesObject, objectKey, splitKey } from '../../kube/keys.js';
 import { QueueController } from '../runtime/controller.js';
 import type { Controller, OperatorContext } from '../runtime/context.js';
 import { PodExpectations } from './expectations.js';
@@ -195,7 +195,6 @@ export class DeploymentController implements Controller {
    * rolled-out one stays the target, so scaling adds pods of that one.
    */
   private async rolloutTarget(deployment: SeerDeployment): Promise<RolloutTarget | undefined> {
-    const { name, namespace } = deployment.metadata;
     const specHash = templateHash(deployment.spec.template, deployment.status?.collision_count);
     if (deployment.spec.paused) {
       const rolledOut = rolledOutRevision(this.history.historyOf(deployment), deployment);
@@ -208,7 +207,7 @@ export class DeploymentController implements Controller {
     const current = await this.history.makeCurrent(deployment, specHash);
     if ('collision' in current) {
       const collisionCount = (deployment.status?.collision_count ?? 0) + 1;
-      const updated = await this.ctx.client.patchStatus('SeerDeployment', name ?? '', namespace, {
+      const updated = await this.ctx.client.patchStatus('SeerDeployment', deployment, {
         collision_count: collisionCount,
       });
       this.written.set(objectKey(deployment), { uid: deployment.metadata.uid, status: updated.status ?? {} });
@@ -222,7 +221,7 @@ export class DeploymentController implements Controller {
     }
     const revision = current.revision.revision;
     if (annotatedRevision(deployment) !== revision) {
-      await this.ctx.client.patch('SeerDeployment', name ?? '', namespace, {
+      await this.ctx.client.patch('SeerDeployment', deployment, {
         metadata: { annotations: { [REVISION_ANNOTATION]: String(revision) } },
       });
     }
@@ -248,7 +247,7 @@ export class DeploymentController implements Controller {
     await Promise.all(
       stale.map((pod) =>
         this.ctx.client
-          .patch('SeerPod', pod.metadata.name ?? '', pod.metadata.namespace, {
+          .patch('SeerPod', pod, {
             metadata: { annotations: { [REVISION_ANNOTATION]: String(target.revision) } },
           })
           .catch((error: unknown) => {
@@ -318,7 +317,7 @@ export class DeploymentController implements Controller {
         const name = pod.metadata.name ?? '';
         this.expectations.expect(key, 'deletion', name);
         try {
-          await this.ctx.client.delete('SeerPod', name, pod.metadata.namespace);
+          await this.ctx.client.delete('SeerPod', pod);
         } catch (error) {
           this.expectations.observed(key, 'deletion', name);
           if (!isNotFound(error)) throw error;
@@ -355,9 +354,9 @@ export class DeploymentController implements Controller {
     status: SeerDeploymentStatus,
   ): Promise<void> {
     if (isDeepStrictEqual(plain(status), plain(deployment.status))) return;
-    const { name, namespace, uid } = deployment.metadata;
+    const { uid } = deployment.metadata;
     try {
-      const updated = await this.ctx.client.patchStatus('SeerDeployment', name ?? '', namespace, status);
+      const updated = await this.ctx.client.patchStatus('SeerDeployment', deployment, status);
       this.written.set(key, { uid, status: updated.status ?? status });
     } catch (error) {
       if (isNotFound(error)) return;
@@ -428,7 +427,7 @@ export class DeploymentController implements Controller {
       }
       await Promise.all(
         pods.map((pod) =>
-          this.ctx.client.delete('SeerPod', pod.metadata.name ?? '', namespace).catch((error: unknown) => {
+          this.ctx.client.delete('SeerPod', pod).catch((error: unknown) => {
             if (!isNotFound(error)) throw error;
           }),
         ),

@@ -128,12 +128,12 @@ export class NodeLifecycleController implements Controller {
       reason,
       message,
     });
-    await this.ctx.client.patchStatus('SeerNode', node.metadata.name ?? '', undefined, { phase, conditions });
+    await this.ctx.client.patchStatus('SeerNode', node, { phase, conditions });
   }
 
   private async podUnknown(pod: SeerPod): Promise<void> {
     try {
-      await this.ctx.client.patchStatus('SeerPod', pod.metadata.name ?? '', pod.metadata.namespace, {
+      await this.ctx.client.patchStatus('SeerPod', pod, {
         phase: 'Unknown',
         reason: 'NodeLost',
         message: `node ${pod.spec.node_name} stopped reporting`,
@@ -146,8 +146,7 @@ export class NodeLifecycleController implements Controller {
   /** Lets go of a pod on a lost node: its deployment creates a replacement on a healthy node. */
   private async release(pod: SeerPod, node: string): Promise<void> {
     try {
-      if (!pod.metadata.deletionTimestamp)
-        await this.ctx.client.delete('SeerPod', pod.metadata.name ?? '', pod.metadata.namespace);
+      if (!pod.metadata.deletionTimestamp) await this.ctx.client.delete('SeerPod', pod);
       // Only the agent's finalizer goes; one another controller added meanwhile stays.
       await removeFinalizer(this.ctx.client, 'SeerPod', pod, AGENT_FINALIZER);
     } catch (error) {

@@ -146,7 +146,7 @@ export class SchedulerController implements Controller {
     this.reported.delete(key);
     while (this.binding.size >= MAX_BINDINGS_IN_FLIGHT) await Promise.race(this.binding);
     const request = this.ctx.client
-      .patch('SeerPod', pod.metadata.name ?? '', pod.metadata.namespace, {
+      .patch('SeerPod', pod, {
         metadata: {
           resourceVersion: pod.metadata.resourceVersion,
           finalizers,
@@ -206,7 +206,7 @@ export class SchedulerController implements Controller {
     const key = objectKey(pod);
     if (this.reported.get(key) === message) return;
     try {
-      await this.ctx.client.patchStatus('SeerPod', pod.metadata.name ?? '', pod.metadata.namespace, {
+      await this.ctx.client.patchStatus('SeerPod', pod, {
         phase: 'Pending',
         reason: 'Unschedulable',
         message,

@@ -11,6 +11,7 @@ import { SeerClient } from '../../kube/seer-client.js';
 import { eventually, startAgentProcess, type AgentProcess } from '../support/agent.js';
 import { startTestCluster, type TestCluster } from '../support/control-plane.js';
 import { makePackage, seerPod, SLEEPER } from '../support/pods.js';
+import { objectRef } from '../../kube/keys.js';
 
 let cluster: TestCluster;
 let client: SeerClient;
@@ -115,14 +116,14 @@ test('a second dependent writing the same file name gets a clear error and the f
   assert.match(refused.message ?? '', /site-a\.conf.*already written by pod site-a/);
   assert.equal(await readFile(path.join(sharedDir, 'site-a.conf'), 'utf8'), 'server { listen 8081; }\n');
   assert.equal((await pod('site-b'))?.status?.phase, 'Pending');
-  await client.delete('SeerPod', 'site-b', 'default');
+  await client.delete('SeerPod', objectRef('site-b', 'default'));
   await eventually('site-b gone', async () => (await pod('site-b')) === undefined);
   assert.equal(await readFile(path.join(sharedDir, 'site-a.conf'), 'utf8'), 'server { listen 8081; }\n');
 });
 
 test('removing a dependent deletes its files and reloads the component', async () => {
   const before = (await reloads()).length;
-  await client.delete('SeerPod', 'site-a', 'default');
+  await client.delete('SeerPod', objectRef('site-a', 'default'));
   await eventually('site-a gone', async () => (await pod('site-a')) === undefined);
   assert.equal(existsSync(path.join(sharedDir, 'site-a.conf')), false);
   assert.equal(existsSync(path.join(sharedDir, 'default.conf')), true, 'the package’s own files stay');

@@ -14,6 +14,7 @@ import { startTestCluster, type TestCluster } from '../support/control-plane.js'
 import { makePackage, seerPod, SLEEPER } from '../support/pods.js';
 import { startRegistry, type LocalRegistry } from '../support/registry.js';
 import { rawTarGz } from '../unit/packages/tar-fixtures.js';
+import { objectRef } from '../../kube/keys.js';
 
 let cluster: TestCluster;
 let client: SeerClient;
@@ -70,7 +71,7 @@ async function refusedWith(name: string, reason: string): Promise<string> {
 }
 
 async function cleanUp(name: string): Promise<void> {
-  await client.delete('SeerPod', name, 'default');
+  await client.delete('SeerPod', objectRef(name, 'default'));
   await eventually(`${name} gone`, async () => (await pod(name)) === undefined);
   assert.equal(existsSync(path.join(agent.root, 'pod', name)), false);
 }
@@ -173,7 +174,7 @@ test('over its size limit the cache loses the packages no pod uses, and keeps th
       );
       await eventually(`${name} running`, async () => (await pod(name))?.status?.phase === 'Running');
     }
-    await client.delete('SeerPod', 'gc-dropped', 'default');
+    await client.delete('SeerPod', objectRef('gc-dropped', 'default'));
     await eventually('gc-dropped gone', async () => (await pod('gc-dropped')) === undefined);
 
     // Both were last used an hour ago, long past the grace period. A restarted agent collects soon
@@ -192,7 +193,7 @@ test('over its size limit the cache loses the packages no pod uses, and keeps th
         ),
     );
 
-    await client.delete('SeerPod', 'gc-kept', 'default');
+    await client.delete('SeerPod', objectRef('gc-kept', 'default'));
     await eventually('gc-kept gone', async () => (await pod('gc-kept')) === undefined);
   } finally {
     await gcAgent.cleanUp();

@@ -14,6 +14,7 @@ import { eventually, startAgentProcess, type AgentProcess } from '../support/age
 import { startTestCluster, type TestCluster } from '../support/control-plane.js';
 import { skipWithout } from '../support/host-tools.js';
 import { makePackage, seerPod, SLEEPER } from '../support/pods.js';
+import { objectRef } from '../../kube/keys.js';
 
 let cluster: TestCluster;
 let client: SeerClient;
@@ -135,7 +136,7 @@ test('a bound pod runs with its environment and working directory, reports statu
     assert.ok(output.split('\n').includes(line), `${line} missing from:\n${output}`);
   }
 
-  await client.delete('SeerPod', 'app', 'default');
+  await client.delete('SeerPod', objectRef('app', 'default'));
   await eventually('the pod to disappear once the host is clean', () => gone('app'));
   assert.equal(isAlive(pid), false, 'process stopped');
   assert.equal(existsSync(path.join(agent.root, 'pod', 'app')), false, 'pod directory removed');
@@ -156,7 +157,7 @@ test('pods bound to another node are left alone', async () => {
   assert.equal(p?.status, undefined);
   assert.equal(p?.metadata.finalizers, undefined);
   assert.equal(existsSync(path.join(agent.root, 'pod', 'elsewhere')), false);
-  await client.delete('SeerPod', 'elsewhere', 'default');
+  await client.delete('SeerPod', objectRef('elsewhere', 'default'));
 });
 
 test('a start command that fails is reported, and a crash loop backs off with CrashLoopBackOff', async () => {
@@ -188,7 +189,7 @@ test('a start command that fails is reported, and a crash loop backs off with Cr
   assert.equal(missing?.state?.terminated?.exit_code ?? 127, 127, JSON.stringify(missing));
   assert.equal(looping.status?.conditions?.find((c) => c.type === 'Ready')?.status, 'False');
   assert.ok((looping.status?.restarts ?? 0) >= 2);
-  await client.delete('SeerPod', 'crasher', 'default');
+  await client.delete('SeerPod', objectRef('crasher', 'default'));
   await eventually('crasher gone', () => gone('crasher'));
 });
 
@@ -213,23 +214,25 @@ while true; do sleep 0.1; done
     (await readFile(path.join(podDir, file), 'utf8').catch(() => '')).split('\n').filter(Boolean).length;
   await eventually('first start', async () => (await lines('starts')) === 1);
 
-  await client.patch('SeerPod', 'requests', 'default', {
+  await client.patch('SeerPod', objectRef('requests', 'default'), {
     metadata: { annotations: { [RESTART_ANNOTATION]: 'one' } },
   });
   await eventually('a restart', async () => (await lines('starts')) === 2);
-  await client.patch('SeerPod', 'requests', 'default', {
+  await client.patch('SeerPod', objectRef('requests', 'default'), {
     metadata: { annotations: { [RELOAD_ANNOTATION]: 'one' } },
   });
   await eventually('a reload', async () => (await lines('reloads')) === 1);
   // Other changes to the pod do not repeat what was already done for these values.
-  await client.patch('SeerPod', 'requests', 'default', { metadata: { labels: { touched: 'yes' } } });
+  await client.patch('SeerPod', objectRef('requests', 'default'), {
+    metadata: { labels: { touched: 'yes' } },
+  });
   await new Promise((resolve) => setTimeout(resolve, 1000));
   assert.equal(await lines('starts'), 2);
   assert.equal(await lines('reloads'), 1);
   const status = await pod('requests');
   assert.equal(status?.status?.restarts, 0, 'requested restarts are not crash restarts');
 
-  await client.delete('SeerPod', 'requests', 'default');
+  await client.delete('SeerPod', objectRef('requests', 'default'));
   await eventually('requests gone', () => gone('requests'));
 });
 
@@ -279,7 +282,7 @@ http {
     const response = await fetch(`http://127.0.0.1:${port}/`);
     assert.equal(await response.text(), 'served by seer\n');
 
-    await client.patch('SeerPod', 'nginx', 'default', {
+    await client.patch('SeerPod', objectRef('nginx', 'default'), {
       metadata: { annotations: { [RELOAD_ANNOTATION]: '1' } },
     });
     const errorLog = path.join(agent.root, 'pod', 'nginx', 'container', 'nginx', 'logs', 'error.log');
@@ -288,7 +291,7 @@ http {
     );
     assert.ok(isAlive(pid), 'a reload keeps the master process');
 
-    await client.delete('SeerPod', 'nginx', 'default');
+    await client.delete('SeerPod', objectRef('nginx', 'default'));
     await eventually('nginx gone', () => gone('nginx'));
     assert.equal(isAlive(pid), false);
     await assert.rejects(fetch(`http://127.0.0.1:${port}/`));

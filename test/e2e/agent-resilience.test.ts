@@ -15,6 +15,7 @@ import { SeerClient } from '../../kube/seer-client.js';
 import { eventually, startAgentProcess, type AgentProcess } from '../support/agent.js';
 import { startTestCluster, type TestCluster } from '../support/control-plane.js';
 import { makePackage, seerPod, SLEEPER } from '../support/pods.js';
+import { objectRef } from '../../kube/keys.js';
 
 let cluster: TestCluster;
 let client: SeerClient;
@@ -125,9 +126,9 @@ test('an agent coming back removes what the API server no longer asks for', asyn
 
   await agent?.kill();
   // One pod deleted normally (held by the finalizer), one released by force (gone from the API).
-  await client.delete('SeerPod', 'deleted-while-down', 'default');
-  await client.patch('SeerPod', 'orphan', 'default', { metadata: { finalizers: null } });
-  await client.delete('SeerPod', 'orphan', 'default');
+  await client.delete('SeerPod', objectRef('deleted-while-down', 'default'));
+  await client.patch('SeerPod', objectRef('orphan', 'default'), { metadata: { finalizers: null } });
+  await client.delete('SeerPod', objectRef('orphan', 'default'));
   await eventually('orphan gone from the API', async () => (await pod('orphan')) === undefined);
   assert.ok((await pod('deleted-while-down'))?.metadata.deletionTimestamp, 'held by the agent finalizer');
   assert.ok(isAlive(orphanPid) && isAlive(deletedPid));
@@ -185,7 +186,7 @@ test('a pod deleted while its package is still downloading is cleaned up and rel
       slowRequests > 0 && p?.metadata.finalizers?.includes(AGENT_FINALIZER) && p.status?.reason === 'Pulling'
     );
   });
-  await client.delete('SeerPod', 'slow', 'default');
+  await client.delete('SeerPod', objectRef('slow', 'default'));
   await eventually('the pod released', async () => (await pod('slow')) === undefined, 20_000);
   assert.equal(existsSync(path.join(root, 'pod', 'slow')), false);
 });

@@ -287,8 +287,7 @@ describe('types and CRDs agree: typed objects sent with client-node come back un
     sent.metadata = { ...sent.metadata, name, namespace: namespaced ? namespace : undefined };
     const { status, ...withoutStatus } = sent;
     await client.create(sent.kind, withoutStatus as AnySeerObject);
-    if (status)
-      await client.patchStatus(sent.kind, sent.metadata.name ?? '', sent.metadata.namespace, status);
+    if (status) await client.patchStatus(sent.kind, sent, status);
     const received = await client.get(sent.kind, sent.metadata.name ?? '', sent.metadata.namespace);
     return differences({ spec: sent.spec, status }, received);
   }

@@ -21,6 +21,7 @@ import { OperatorMetrics } from '../../operator/runtime/metrics.js';
 import { revisionsPath, type ControllerRevision } from '../../workloads/revisions.js';
 import { eventually } from '../support/agent.js';
 import { startTestCluster, type TestCluster } from '../support/control-plane.js';
+import { objectRef } from '../../kube/keys.js';
 
 let cluster: TestCluster;
 let rest: RestClient;
@@ -57,7 +58,7 @@ class FakeAgent {
       return;
     const now = new Date().toISOString();
     this.context.client
-      .patchStatus('SeerPod', pod.metadata.name ?? '', pod.metadata.namespace, {
+      .patchStatus('SeerPod', pod, {
         phase: 'Running',
         conditions: [{ type: 'Ready', status: 'True', last_transition_time: now }],
       })
@@ -288,7 +289,9 @@ describe('a rolling deployment', () => {
 
   test('a failed pod is replaced', async () => {
     const [victim] = await podsOf('web');
-    await client.patchStatus('SeerPod', victim?.metadata.name ?? '', 'default', { phase: 'Failed' });
+    await client.patchStatus('SeerPod', objectRef(victim?.metadata.name ?? '', 'default'), {
+      phase: 'Failed',
+    });
     await eventually('the failed pod deleted', async () =>
       (await podsOf('web')).every((p) => p.metadata.name !== victim?.metadata.name),
     );
@@ -297,7 +300,7 @@ describe('a rolling deployment', () => {
 
   test('a new template rolls out within max_surge and max_unavailable, as revision 2', async () => {
     const limits = watchLimits('web');
-    await client.patch('SeerDeployment', 'web', 'default', {
+    await client.patch('SeerDeployment', objectRef('web', 'default'), {
       metadata: { annotations: { [CHANGE_CAUSE_ANNOTATION]: 'second release' } },
       spec: { template: template('v2') },
     });
@@ -404,7 +407,7 @@ describe('a rolling deployment', () => {
     const current = (await settled('web', 3))[0]?.metadata.labels?.[TEMPLATE_HASH_LABEL];
     assert.equal(await rollout('pause', 'seerdeployment/web'), 'seerdeployment.seer.io/web paused\n');
     await assert.rejects(rollout('pause', 'seerdeployment/web'), /seerdeployment "web" is already paused/);
-    await client.patch('SeerDeployment', 'web', 'default', { spec: { template: template('v3') } });
+    await client.patch('SeerDeployment', objectRef('web', 'default'), { spec: { template: template('v3') } });
     await statusOf(
       'web',
       (d) =>
@@ -426,7 +429,7 @@ describe('a rolling deployment', () => {
   });
 
   test('deleting the deployment deletes its pods and revisions', async () => {
-    await client.delete('SeerDeployment', 'web', 'default');
+    await client.delete('SeerDeployment', objectRef('web', 'default'));
     await eventually('no pods of web', async () => (await podsOf('web')).length === 0);
     await eventually('no revisions of web', async () => (await revisionsOf('web')).length === 0);
   });
@@ -444,7 +447,9 @@ test('recreate never runs old and new pods together', async () => {
   };
   ctx.caches.pods.on('add', check);
   try {
-    await client.patch('SeerDeployment', 'batch', 'default', { spec: { template: template('v2') } });
+    await client.patch('SeerDeployment', objectRef('batch', 'default'), {
+      spec: { template: template('v2') },
+    });
     await rollout('status', 'seerdeployment/batch', '--timeout', '60s');
   } finally {
     ctx.caches.pods.off('add', check);

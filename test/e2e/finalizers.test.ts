@@ -7,6 +7,7 @@ import { RestClient } from '../../kube/rest.js';
 import { SeerClient } from '../../kube/seer-client.js';
 import { startTestCluster, type TestCluster } from '../support/control-plane.js';
 import { seerPod } from '../support/pods.js';
+import { objectRef } from '../../kube/keys.js';
 
 const OTHER = 'example.com/backup';
 const CONTAINERS = [{ name: 'app', package: 'file:///srv/app.tar.gz', commands: { start: 'bin/app' } }];
@@ -35,7 +36,9 @@ test('removing a finalizer from a stale copy keeps one someone else added meanwh
   } as SeerPod);
   // What a controller's cache still holds, while another controller adds its own finalizer.
   const stale = structuredClone(created);
-  await client.patch('SeerPod', 'stale', 'default', { metadata: { finalizers: [AGENT_FINALIZER, OTHER] } });
+  await client.patch('SeerPod', objectRef('stale', 'default'), {
+    metadata: { finalizers: [AGENT_FINALIZER, OTHER] },
+  });
 
   // Writing the stale list minus the agent's finalizer would drop OTHER (as releasing a lost
   // node's pods once did); the precondition fails and the current list is edited instead.
@@ -55,7 +58,7 @@ test('adding a finalizer is idempotent and keeps the others; a missing object is
   await addFinalizer(client, 'SeerPod', created, AGENT_FINALIZER);
   assert.deepEqual(await finalizersOf('adds'), [OTHER, AGENT_FINALIZER]);
 
-  await client.patch('SeerPod', 'adds', 'default', { metadata: { finalizers: [] } });
-  await client.delete('SeerPod', 'adds', 'default');
+  await client.patch('SeerPod', objectRef('adds', 'default'), { metadata: { finalizers: [] } });
+  await client.delete('SeerPod', objectRef('adds', 'default'));
   assert.equal(await removeFinalizer(client, 'SeerPod', created, AGENT_FINALIZER), undefined);
 });

@@ -16,6 +16,7 @@ import { eventually, type SeerProcess } from '../support/agent.js';
 import { runCommand, startTestCluster, type TestCluster } from '../support/control-plane.js';
 import { assertOtherSeerNodeRefused, nodeRestrictionInForce } from '../support/node-credentials.js';
 import { startOperatorProcess } from '../support/operator.js';
+import { objectRef } from '../../kube/keys.js';
 
 const CHART = repoPath('helm', 'seer-operator');
 const RELEASE = 'seer';
@@ -436,7 +437,7 @@ describe('the chart against a real control plane', () => {
         .items;
       return items.some((e) => e.reason === 'FailedScheduling' && e.reportingController === 'seer-operator');
     });
-    await adminClient.delete('SeerPod', 'nowhere', 'default');
+    await adminClient.delete('SeerPod', objectRef('nowhere', 'default'));
 
     // Scaling down deletes pods.
     await cluster.kubectlOk(['scale', 'seerdeployment/web', '-n', 'default', '--replicas=2']);

@@ -6,6 +6,7 @@ import { RestClient } from '../../kube/rest.js';
 import { SeerClient } from '../../kube/seer-client.js';
 import { eventually } from '../support/agent.js';
 import { startTestCluster, type TestCluster } from '../support/control-plane.js';
+import { objectRef } from '../../kube/keys.js';
 
 let cluster: TestCluster;
 let client: SeerClient;
@@ -42,8 +43,8 @@ test('an informer lists, follows changes, resyncs, and relists after the API ser
     assert.deepEqual(events, ['add before-start']);
 
     await client.create('SeerNode', node('later'));
-    await client.patch('SeerNode', 'later', undefined, { spec: { unschedulable: true } });
-    await client.delete('SeerNode', 'before-start');
+    await client.patch('SeerNode', objectRef('later'), { spec: { unschedulable: true } });
+    await client.delete('SeerNode', objectRef('before-start'));
     await eventually('add, update, delete', () =>
       ['add later', 'update later', 'delete before-start'].every((e) => events.includes(e)),
     );
@@ -55,7 +56,7 @@ test('an informer lists, follows changes, resyncs, and relists after the API ser
     await cluster.stopApiServer();
     await eventually('the watch failure noticed', () => errors.length > 0, 10_000);
     await cluster.startApiServer();
-    await client.delete('SeerNode', 'later');
+    await client.delete('SeerNode', objectRef('later'));
     await client.create('SeerNode', node('after-outage'));
     await eventually(
       'the cache caught up',

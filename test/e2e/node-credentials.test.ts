@@ -22,6 +22,7 @@ import {
   refused,
 } from '../support/node-credentials.js';
 import { makePackage, seerPod, SLEEPER } from '../support/pods.js';
+import { objectRef } from '../../kube/keys.js';
 
 let cluster: TestCluster;
 let admin: SeerClient;
@@ -345,7 +346,7 @@ test('the real agent runs with its node credentials: registers, runs a bound pod
   const containerDir = path.join(agent.root, 'pod', 'app-c', 'container', 'main');
   assert.ok(existsSync(containerDir));
 
-  await admin.delete('SeerPod', 'app-c', 'default');
+  await admin.delete('SeerPod', objectRef('app-c', 'default'));
   await eventually('app-c gone', async () => (await admin.find('SeerPod', 'app-c', 'default')) === undefined);
   assert.ok(!existsSync(path.join(agent.root, 'pod', 'app-c')));
   assert.throws(() => process.kill(pid, 0));

@@ -23,6 +23,7 @@ import {
 import { startTestCluster, type TestCluster } from '../support/control-plane.js';
 import { startOperatorProcess } from '../support/operator.js';
 import { makePackage, SLEEPER } from '../support/pods.js';
+import { objectRef } from '../../kube/keys.js';
 
 let cluster: TestCluster;
 let client: SeerClient;
@@ -162,7 +163,7 @@ test('a 6-replica deployment spreads over 3 nodes, and scales up and down', asyn
 });
 
 test('a rolling update never drops below the allowed availability, and can be rolled back', async () => {
-  await client.patch('SeerDeployment', 'web', 'default', {
+  await client.patch('SeerDeployment', objectRef('web', 'default'), {
     spec: { strategy: { type: 'rolling_update', rolling_update: { max_surge: 1, max_unavailable: 1 } } },
   });
   const before = new Set((await allReady('web', 3)).map((p) => p.metadata.name));
@@ -177,7 +178,7 @@ test('a rolling update never drops below the allowed availability, and can be ro
       await sleep(50);
     }
   })();
-  await client.patch('SeerDeployment', 'web', 'default', {
+  await client.patch('SeerDeployment', objectRef('web', 'default'), {
     spec: { template: { spec: { containers: [container({ env: [{ name: 'VERSION', value: 'v2' }] })] } } },
   });
   await rollout('status', 'seerdeployment/web', '--timeout', '120');
@@ -218,7 +219,7 @@ test('pods using the same host port never share a node; the one that fits nowher
   assert.deepEqual(perNode(pending.scheduled), { 'node-1': 1, 'node-2': 1, 'node-3': 1 });
   assert.equal(pending.condition.reason, 'Unschedulable');
   assert.match(pending.condition.message ?? '', /^0\/3 nodes are available: 3 port 19090 in use\.$/);
-  await client.delete('SeerDeployment', 'ports', 'default');
+  await client.delete('SeerDeployment', objectRef('ports', 'default'));
   await eventually('ports pods gone', async () => (await podsOf('ports')).length === 0, 30_000);
 });
 
@@ -237,7 +238,7 @@ test('a pod requiring a component that does not exist waits with a clear conditi
   });
   assert.match(condition.message ?? '', /required component nope not found in namespace default/);
   assert.equal((await client.get('SeerPod', 'needs-missing', 'default')).spec.node_name, undefined);
-  await client.delete('SeerPod', 'needs-missing', 'default');
+  await client.delete('SeerPod', objectRef('needs-missing', 'default'));
 });
 
 test('a component gets one instance per node with dependents, receives their config, and goes with the last one', async () => {
@@ -279,7 +280,7 @@ test('a component gets one instance per node with dependents, receives their con
   }
 
   // In use: deleting the component is held back, with a condition naming who needs it.
-  await client.delete('SeerComponent', 'web-server', 'default');
+  await client.delete('SeerComponent', objectRef('web-server', 'default'));
   const blocked = await eventually('DeletionBlocked', async () => {
     const c = await client.get('SeerComponent', 'web-server', 'default');
     const inUse = c.status?.conditions?.find((x) => x.type === 'InUse');
@@ -287,7 +288,7 @@ test('a component gets one instance per node with dependents, receives their con
   });
   assert.match(blocked.message ?? '', /required by 2 pods: site-/);
 
-  await client.delete('SeerDeployment', 'site', 'default');
+  await client.delete('SeerDeployment', objectRef('site', 'default'));
   await eventually(
     'the component and its instances gone',
     async () => {
@@ -345,8 +346,8 @@ test('a port a component instance is about to need is taken by no other pod, eve
   );
   assert.equal((await client.get('SeerPod', 'port-user', 'default')).spec.node_name, undefined);
 
-  for (const name of ['edge-user', 'port-user']) await client.delete('SeerPod', name, 'default');
-  await client.delete('SeerComponent', 'edge', 'default');
+  for (const name of ['edge-user', 'port-user']) await client.delete('SeerPod', objectRef(name, 'default'));
+  await client.delete('SeerComponent', objectRef('edge', 'default'));
   await eventually(
     'the edge pods and component gone',
     async () => {
@@ -383,7 +384,7 @@ test("seer node cordon keeps new pods away; drain moves a node's pods elsewhere;
     'every pod of the drained node replaced elsewhere',
   );
   await nodeCommand.run(['uncordon', target, '--kubeconfig', cluster.kubeconfig]);
-  await client.delete('SeerDeployment', 'spread', 'default');
+  await client.delete('SeerDeployment', objectRef('spread', 'default'));
 });
 
 test('a pod deleted before it was ever bound is released by the operator', async () => {
@@ -398,7 +399,7 @@ test('a pod deleted before it was ever bound is released by the operator', async
     const p = await client.get('SeerPod', 'never-bound', 'default');
     return p.status?.conditions?.some((c) => c.type === 'PodScheduled' && c.status === 'False');
   });
-  await client.delete('SeerPod', 'never-bound', 'default');
+  await client.delete('SeerPod', objectRef('never-bound', 'default'));
   await eventually(
     'released',
     async () => (await client.find('SeerPod', 'never-bound', 'default')) === undefined,

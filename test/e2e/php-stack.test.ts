@@ -23,6 +23,7 @@ import {
   startSimulatedHost,
   type SimulatedHost,
 } from '../support/simulated-host.js';
+import { objectRef } from '../../kube/keys.js';
 
 // Seed 000's flagship scenario for real: Debian's nginx and php-fpm packaged as Seer packages
 // (examples/php-stack/), run as components on two simulated hosts, serving the passport deployment
@@ -219,7 +220,7 @@ test(
 
 test('scaling to two replicas serves it on both hosts, and it is served throughout', { skip }, async (t) => {
   const watch = watchServed();
-  await client.patch('SeerDeployment', DEPLOYMENT, 'default', { spec: { replicas: 2 } });
+  await client.patch('SeerDeployment', objectRef(DEPLOYMENT, 'default'), { spec: { replicas: 2 } });
   await readyReplicas(2);
   await eventually('both hosts serve passport v1.0', async () => {
     const answers = await Promise.all(NODES.map((node) => visit(node)));
@@ -244,7 +245,7 @@ test('rolling to passport v2.0 replaces one host at a time and keeps it served',
   const containers = template.spec.containers.map((c) =>
     c.name === 'passport' ? { ...c, package: `${registry.host}/passport:v2.0` } : c,
   );
-  await client.patch('SeerDeployment', DEPLOYMENT, 'default', {
+  await client.patch('SeerDeployment', objectRef(DEPLOYMENT, 'default'), {
     spec: { template: { ...template, spec: { ...template.spec, containers } } },
   });
   await eventually(
@@ -309,7 +310,7 @@ test(
     assert.equal(idleInstances.length, 2);
     const keptSharingDir = sharingDir(keep);
 
-    await client.delete('SeerDeployment', DEPLOYMENT, 'default');
+    await client.delete('SeerDeployment', objectRef(DEPLOYMENT, 'default'));
     await eventually(
       'the passport pods gone',
       () => passportPods().length === 0 && passports.every((p) => !pods.get(`default/${p}`)),
@@ -358,11 +359,11 @@ test(
     );
 
     // The last dependent goes: so do the remaining instances, and the components can be deleted.
-    await client.delete('SeerPod', 'status-page', 'default');
+    await client.delete('SeerPod', objectRef('status-page', 'default'));
     await eventually('no instances left', () => pods.list().length === 0);
     assert.equal(await visit(keep), undefined);
     for (const component of components)
-      await client.delete('SeerComponent', component.metadata.name ?? '', 'default');
+      await client.delete('SeerComponent', objectRef(component.metadata.name ?? '', 'default'));
     await eventually(
       'the components gone',
       async () => (await client.list('SeerComponent', { namespace: 'default' })).items.length === 0,
