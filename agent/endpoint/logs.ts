@@ -14,12 +14,14 @@ export interface LogQuery {
   tailLines?: number;
   /** The log of the run before the current one. */
   previous: boolean;
+  /** Go on writing what the run writes, until it ends. */
+  follow?: boolean;
 }
 
 /** A query the endpoint cannot answer: 400 with this message. */
 export class BadQuery extends Error {}
 
-const KNOWN = new Set(['stream', 'tail_lines', 'previous']);
+const KNOWN = new Set(['stream', 'tail_lines', 'previous', 'follow']);
 
 /** Reads and checks the logs query string; any unknown or malformed parameter is refused. */
 export function parseLogQuery(params: URLSearchParams): LogQuery {
@@ -32,6 +34,12 @@ export function parseLogQuery(params: URLSearchParams): LogQuery {
   if (previous !== 'true' && previous !== 'false')
     throw new BadQuery(`previous must be true or false, not ${JSON.stringify(previous)}`);
   const query: LogQuery = { stream, previous: previous === 'true' };
+  const follow = params.get('follow');
+  if (follow !== null) {
+    if (follow !== 'true' && follow !== 'false')
+      throw new BadQuery(`follow must be true or false, not ${JSON.stringify(follow)}`);
+    query.follow = follow === 'true';
+  }
   const tail = params.get('tail_lines');
   if (tail !== null) {
     if (!/^\d+$/.test(tail))

@@ -7,6 +7,7 @@ import { errorMessage, isNotFound } from '../../kube/errors.js';
 import type { SeerClient } from '../../kube/seer-client.js';
 import type { HostLayout } from '../pods/layout.js';
 import { Authenticator, Refusal, type UserInfo } from './auth.js';
+import { followLogs } from './follow.js';
 import { BadQuery, hasPreviousRun, parseLogQuery, writeLogs } from './logs.js';
 import type { ServingCertificate } from './serving-certificate.js';
 
@@ -86,7 +87,12 @@ export class Endpoint {
       if (query.previous && !(await hasPreviousRun(logDir, container)))
         throw new Refusal(404, `container ${container} of pod ${namespace}/${name} has no previous run`);
       response.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
-      await writeLogs(response, logDir, container, query);
+      if (query.follow && !query.previous) {
+        // The previous run's log is complete: following it is reading it.
+        const gone = new AbortController();
+        response.once('close', () => gone.abort());
+        await followLogs(response, logDir, container, query, gone.signal);
+      } else await writeLogs(response, logDir, container, query);
       response.end();
     } catch (error) {
       const status = error instanceof Refusal ? error.status : error instanceof BadQuery ? 400 : 500;

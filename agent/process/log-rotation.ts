@@ -1,4 +1,9 @@
-import { copyFile, rename, rm, stat, truncate } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { rename, rm, stat, truncate } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 
 export interface LogRotationSettings {
@@ -20,35 +25,98 @@ function isMissing(error: unknown): boolean {
   return (error as NodeJS.ErrnoException).code === 'ENOENT';
 }
 
+/** What one rotation did to the live file, for readers following it. */
+export interface Rotation {
+  file: string;
+  /** The first `removed` bytes left the live file; `${file}.1` holds them (from offset 0). */
+  removed: number;
+}
+
 /**
- * Copy-truncate rotation: shift `.1`… one up, copy the live file to `.1`, truncate it. The writer
- * keeps its O_APPEND descriptor and carries on at the new end of the file. Lines written between the
- * copy and the truncate are lost; that is the price of never touching the writer.
+ * Rotations as they happen, announced while the file's lock is still held (see withLogLock), so an
+ * in-process reader of the live file can account for the bytes that moved to `.1`.
+ */
+export const rotations = new EventEmitter<{ rotated: [Rotation] }>();
+
+const locks = new Map<string, Promise<unknown>>();
+
+/** Runs `fn` while no rotation of `file` is under way, and none starts before it is done. */
+export async function withLogLock<T>(file: string, fn: () => Promise<T> | T): Promise<T> {
+  const before = locks.get(file) ?? Promise.resolve();
+  const run = before.then(fn, fn);
+  const settled = run.then(
+    () => undefined,
+    () => undefined,
+  );
+  locks.set(file, settled);
+  try {
+    return await run;
+  } finally {
+    if (locks.get(file) === settled) locks.delete(file);
+  }
+}
+
+const run = promisify(execFile);
+
+async function copyRange(from: string, to: string, start: number, end: number, flags: string): Promise<void> {
+  const target = createWriteStream(to, { flags, mode: 0o640 });
+  if (end <= start) {
+    await new Promise<void>((resolve, reject) =>
+      target.end((error?: Error | null) => (error ? reject(error) : resolve())),
+    );
+    return;
+  }
+  await pipeline(createReadStream(from, { start, end: end - 1 }), target);
+}
+
+/**
+ * Rotation under a running writer that keeps its O_APPEND descriptor: shift `.1`… one up, copy the
+ * live file's whole blocks to `.1` and cut them from its head with fallocate's collapse-range, which
+ * the filesystem does atomically with respect to writers: no line is lost, and what was written
+ * meanwhile stays in the live file. Where collapsing is not supported (or the file is under one
+ * block), the rest is copied too and the live file truncated: lines written between that copy and
+ * the truncate are lost.
  */
 export async function rotateIfLarge(
   file: string,
   settings: Pick<LogRotationSettings, 'maxBytes' | 'maxFiles'>,
 ): Promise<boolean> {
-  let size: number;
-  try {
-    size = (await stat(file)).size;
-  } catch (error) {
-    if (isMissing(error)) return false;
-    throw error;
-  }
-  if (size < settings.maxBytes) return false;
-  if (settings.maxFiles > 0) {
-    for (let index = settings.maxFiles - 1; index >= 1; index--) {
-      try {
-        await rename(`${file}.${index}`, `${file}.${index + 1}`);
-      } catch (error) {
-        if (!isMissing(error)) throw error;
+  return withLogLock(file, async () => {
+    let info;
+    try {
+      info = await stat(file);
+    } catch (error) {
+      if (isMissing(error)) return false;
+      throw error;
+    }
+    if (info.size < settings.maxBytes) return false;
+    const keep = settings.maxFiles > 0;
+    if (keep) {
+      for (let index = settings.maxFiles - 1; index >= 1; index--) {
+        try {
+          await rename(`${file}.${index}`, `${file}.${index + 1}`);
+        } catch (error) {
+          if (!isMissing(error)) throw error;
+        }
       }
     }
-    await copyFile(file, `${file}.1`);
-  }
-  await truncate(file, 0);
-  return true;
+    const blocks = Math.floor(info.size / info.blksize) * info.blksize;
+    if (blocks > 0) {
+      if (keep) await copyRange(file, `${file}.1`, 0, blocks, 'w');
+      try {
+        await run('fallocate', ['--collapse-range', '--offset', '0', '--length', String(blocks), file]);
+        rotations.emit('rotated', { file, removed: blocks });
+        return true;
+      } catch {
+        // not supported here: copy the rest and truncate
+      }
+    } else if (keep) await copyRange(file, `${file}.1`, 0, 0, 'w');
+    const size = (await stat(file)).size;
+    if (keep) await copyRange(file, `${file}.1`, blocks, size, 'a');
+    await truncate(file, 0);
+    rotations.emit('rotated', { file, removed: size });
+    return true;
+  });
 }
 
 /**
@@ -57,7 +125,11 @@ export async function rotateIfLarge(
  * older run's), and the next run writes new files. Nothing writes them by then; without a live file
  * (no run yet) nothing changes.
  */
-export async function keepPreviousRun(file: string, previous: string, maxFiles: number): Promise<void> {
+export function keepPreviousRun(file: string, previous: string, maxFiles: number): Promise<void> {
+  return withLogLock(file, () => movePreviousRun(file, previous, maxFiles));
+}
+
+async function movePreviousRun(file: string, previous: string, maxFiles: number): Promise<void> {
   try {
     await stat(file);
   } catch (error) {

@@ -22,6 +22,7 @@ options:
   -c, --container NAME   the container (needed when a pod has several, unless --all-containers)
   --all-containers       every container of each pod
   --tail N               only the last N lines of each stream
+  -f, --follow           go on printing what the containers write, until they restart or Ctrl-C
   -p, --previous         the log of the run before the current one (after a restart)
   --stream STREAM        stdout, stderr or all (default: all, stdout's lines then stderr's)
   --prefix               start each line with [pod/container] (the default with several pods or containers)
@@ -35,6 +36,7 @@ const OPTIONS = {
   'all-containers': { type: 'boolean' },
   tail: { type: 'string' },
   previous: { type: 'boolean', short: 'p' },
+  follow: { type: 'boolean', short: 'f' },
   stream: { type: 'string' },
   prefix: { type: 'boolean' },
   selector: { type: 'string', short: 'l' },
@@ -226,7 +228,8 @@ export function createLogsCommand(output: CommandOutput = process): Command {
         const query = new URLSearchParams({ stream });
         if (values.tail !== undefined) query.set('tail_lines', values.tail);
         if (values.previous === true) query.set('previous', 'true');
-        for (const { pod, container } of sources) {
+        if (values.follow === true) query.set('follow', 'true');
+        const read = async ({ pod, container }: { pod: SeerPod; container: string }) => {
           const name = pod.metadata.name ?? '';
           const endpoint = await nodeEndpoint(client, pod);
           const lines = lineSplitter((line) =>
@@ -243,7 +246,10 @@ export function createLogsCommand(output: CommandOutput = process): Command {
             );
           }
           lines.end();
-        }
+        };
+        // Followed logs never end on their own: read them all at once, whole lines each.
+        if (values.follow === true) await Promise.all(sources.map(read));
+        else for (const source of sources) await read(source);
       } finally {
         rest.close();
       }

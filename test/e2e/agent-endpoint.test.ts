@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { chmod, mkdir, readFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import https from 'node:https';
@@ -455,4 +456,90 @@ exec sleep 3600
   const bad = await get(logs('team-a', 'printer', 'main', 'previous=yes'), { token: readerToken });
   assert.equal(bad.status, 400);
   assert.match(bad.body, /previous must be true or false/);
+});
+
+/** GET with follow: what arrived within `ms`, then the connection is dropped. */
+function followFor(urlPath: string, token: string, ms: number): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    let body = '';
+    const request = https.get(
+      { host: '127.0.0.1', port, path: urlPath, ca, headers: { authorization: `Bearer ${token}` } },
+      (response) => {
+        response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+        setTimeout(() => {
+          request.destroy();
+          resolve({ status: response.statusCode ?? 0, body });
+        }, ms);
+      },
+    );
+    request.on('error', (error) => (request.destroyed ? undefined : reject(error)));
+  });
+}
+
+test('follow streams what the container writes, from tail_lines on, each line once; seer logs -f too', async () => {
+  const pkg = await makePackage({
+    'run.sh': '#!/bin/sh\ni=0\nwhile :; do i=$((i+1)); echo "line $i"; sleep 0.01; done\n',
+  });
+  await admin.create(
+    'SeerPod',
+    seerPod(
+      'counter',
+      {
+        node_name: NODE,
+        containers: [
+          { name: 'main', package: pkg.reference, commands: { start: './run.sh' }, restart_policy: 'never' },
+        ],
+      },
+      'team-a',
+    ),
+  );
+  await eventually('counter has counted', async () => {
+    const reply = await get(logs('team-a', 'counter', 'main', 'tail_lines=1'), { token: readerToken });
+    return /line (\d{2,})/.test(reply.body);
+  });
+  const reply = await followFor(
+    logs('team-a', 'counter', 'main', 'follow=true&tail_lines=3&stream=stdout'),
+    readerToken,
+    1500,
+  );
+  assert.equal(reply.status, 200);
+  const seen = reply.body
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => Number(/^line (\d+)$/.exec(line)?.[1]));
+  const first = seen[0] ?? 0;
+  assert.ok(seen.length > 20, `followed ${seen.length} lines`);
+  assert.deepEqual(
+    seen,
+    Array.from({ length: seen.length }, (_, i) => first + i),
+  );
+  const bad = await get(logs('team-a', 'counter', 'main', 'follow=yes'), { token: readerToken });
+  assert.equal(bad.status, 400);
+
+  // The command, until interrupted.
+  const reader = await userKubeconfig('reader', { token: readerToken });
+  const child = spawn(
+    process.execPath,
+    [repoPath('dist', 'cli', 'main.js'), 'logs', 'counter', '-f', '--tail', '1', '--kubeconfig', reader],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let printed = '';
+  child.stdout.on('data', (chunk: Buffer) => (printed += chunk.toString()));
+  await eventually(
+    'seer logs -f printing new lines',
+    () => printed.split('\n').filter(Boolean).length > 10,
+    10_000,
+  );
+  child.kill('SIGINT');
+  await new Promise((resolve) => child.once('exit', resolve));
+  const numbers = printed
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => Number(/^line (\d+)$/.exec(line)?.[1]));
+  assert.deepEqual(
+    numbers,
+    Array.from({ length: numbers.length }, (_, i) => (numbers[0] ?? 0) + i),
+  );
 });

@@ -29,7 +29,8 @@ test('parseLogQuery checks every parameter', () => {
     'tail_lines=',
     'tail_lines=1e3',
     'stream=x',
-    'follow=true',
+    'follow=1',
+    'since_seconds=4',
     'previous=1',
   ])
     assert.throws(() => parseLogQuery(new URLSearchParams(bad)), BadQuery, bad);
