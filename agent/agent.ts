@@ -41,6 +41,9 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     registries,
     logger: logger.child({ part: 'packages' }),
   });
+  const supervisor = {
+    logRotation: { maxBytes: config.container_log_max_size, maxFiles: config.container_log_max_files },
+  };
   const hostIp = facts.addresses.find((a) => a.type === 'InternalIP')?.address;
   /** Started once the pods are, since it asks them what they use; a no-op without a limit. */
   const collectGarbage = (pods: PodManager): { stop(): Promise<void> } => {
@@ -62,7 +65,15 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
       config.node_name,
       logger.child({ part: 'manifests' }),
     );
-    const pods = new PodManager({ store, layout, packages, nodeName: config.node_name, hostIp, logger });
+    const pods = new PodManager({
+      store,
+      layout,
+      packages,
+      nodeName: config.node_name,
+      hostIp,
+      logger,
+      supervisor,
+    });
     await pods.start();
     const collector = collectGarbage(pods);
     logger.info({ manifests: config.manifests, root: config.root }, 'seer-agent running pods from manifests');
@@ -134,6 +145,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     nodeName: config.node_name,
     hostIp,
     logger,
+    supervisor,
     onPodCount: (count) => void node.setPodCount(count),
   });
   await pods.start();

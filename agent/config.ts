@@ -24,6 +24,10 @@ export interface AgentConfig {
   insecure_registries: string[];
   /** Bytes the package cache may take before unused packages are removed; 0 means no limit. */
   package_cache_limit: number;
+  /** A container's live log file is rotated at this size (bytes)… */
+  container_log_max_size: number;
+  /** …keeping this many rotated files per stream. */
+  container_log_max_files: number;
   /** Serve the HTTPS endpoint (pod logs) at all. */
   endpoint_enabled: boolean;
   /** The endpoint's port; 0 picks a free one (the SeerNode status says which). */
@@ -43,6 +47,8 @@ export const DEFAULTS: Omit<AgentConfig, 'node_name'> = {
   addresses: [],
   insecure_registries: [],
   package_cache_limit: 10 * 1024 ** 3,
+  container_log_max_size: 10 * 1024 ** 2,
+  container_log_max_files: 5,
   endpoint_enabled: true,
   endpoint_port: 10350,
   endpoint_address: '0.0.0.0',
@@ -68,6 +74,8 @@ options:
   --registry-credentials FILE      docker-style config.json for registry auth
   --insecure-registry HOST:PORT    registry reached over plain HTTP (repeatable)
   --package-cache-limit SIZE       unused packages are removed above this cache size (default 10Gi, 0: never)
+  --container-log-max-size SIZE    rotate a container's log file at this size (default 10Mi)
+  --container-log-max-files N      rotated files kept per stream (default 5)
   --endpoint-port PORT             the HTTPS endpoint's port (default 10350, 0: a free port)
   --endpoint-address IP            the address it listens on (default 0.0.0.0)
   --no-endpoint                    serve no endpoint
@@ -122,6 +130,8 @@ export async function loadAgentConfig(argv: string[], hostname: string): Promise
       'registry-credentials': { type: 'string' },
       'insecure-registry': { type: 'string', multiple: true },
       'package-cache-limit': { type: 'string' },
+      'container-log-max-size': { type: 'string' },
+      'container-log-max-files': { type: 'string' },
       'endpoint-port': { type: 'string' },
       'endpoint-address': { type: 'string' },
       'no-endpoint': { type: 'boolean' },
@@ -175,6 +185,14 @@ export async function loadAgentConfig(argv: string[], hostname: string): Promise
       'package cache limit',
       pick(values['package-cache-limit'], 'package_cache_limit') ?? DEFAULTS.package_cache_limit,
     ),
+    container_log_max_size: byteSize(
+      'container log max size',
+      pick(values['container-log-max-size'], 'container_log_max_size') ?? DEFAULTS.container_log_max_size,
+    ),
+    container_log_max_files: positiveNumber(
+      'container log max files',
+      pick(values['container-log-max-files'], 'container_log_max_files') ?? DEFAULTS.container_log_max_files,
+    ),
     endpoint_enabled:
       values['no-endpoint'] === true
         ? false
@@ -185,6 +203,8 @@ export async function loadAgentConfig(argv: string[], hostname: string): Promise
     tls_key_file: pick(values['tls-key-file'], 'tls_key_file'),
     log_level: pick(values['log-level'], 'log_level') ?? DEFAULTS.log_level,
   };
+  if (config.container_log_max_size <= 0 || !Number.isInteger(config.container_log_max_files))
+    throw new ConfigError('container log max size must be above 0 and max files a whole number');
   if (typeof config.endpoint_enabled !== 'boolean')
     throw new ConfigError(`endpoint_enabled must be true or false, not ${String(config.endpoint_enabled)}`);
   if ((config.tls_cert_file === undefined) !== (config.tls_key_file === undefined))

@@ -1,9 +1,8 @@
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { DEFAULT_LOG_ROTATION } from '../process/log-rotation.js';
 import { logPaths, previousLogPaths } from '../process/log-files.js';
 
 export type LogStream = 'stdout' | 'stderr' | 'all';
@@ -49,7 +48,7 @@ export function parseLogQuery(params: URLSearchParams): LogQuery {
   return query;
 }
 
-/** A stream's files, oldest first: `.N` … `.1`, then the live one (of the previous run if asked). */
+/** A stream's files, oldest first: those of `.N` … `.1` that exist, then the live one (of the previous run if asked). */
 export function streamFiles(
   logDir: string,
   container: string,
@@ -60,7 +59,9 @@ export function streamFiles(
   // The path is built from names the API validated; this keeps any other name out of the directory.
   if (path.dirname(path.resolve(live)) !== path.resolve(logDir))
     throw new BadQuery(`container ${JSON.stringify(container)} is not a valid name`);
-  const rotated = Array.from({ length: DEFAULT_LOG_ROTATION.maxFiles }, (_, i) => `${live}.${i + 1}`);
+  // Rotation keeps `.1`, `.2`… without gaps, as many as the agent's container_log_max_files.
+  const rotated: string[] = [];
+  while (existsSync(`${live}.${rotated.length + 1}`)) rotated.push(`${live}.${rotated.length + 1}`);
   return [...rotated.reverse(), live];
 }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { chmod, mkdir, readFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, stat, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
@@ -158,7 +158,17 @@ before(async () => {
     nodeName: NODE,
     root: path.join(work, 'root'),
     kubeconfig,
-    args: ['--endpoint-port', '0', '--endpoint-address', '127.0.0.1'],
+    args: [
+      '--endpoint-port',
+      '0',
+      '--endpoint-address',
+      '127.0.0.1',
+      // Small, so that a fast writer's log rotates within a test.
+      '--container-log-max-size',
+      '64Ki',
+      '--container-log-max-files',
+      '3',
+    ],
   });
   const endpoint = await eventually('the endpoint in the SeerNode status', async () => {
     const node: SeerNode = await admin.get('SeerNode', NODE);
@@ -541,5 +551,44 @@ test('follow streams what the container writes, from tail_lines on, each line on
   assert.deepEqual(
     numbers,
     Array.from({ length: numbers.length }, (_, i) => (numbers[0] ?? 0) + i),
+  );
+});
+
+test('follow across rotations of a fast writer loses and repeats no line', async () => {
+  const pkg = await makePackage({
+    'run.sh': '#!/bin/sh\ni=0\nwhile :; do i=$((i+1)); echo "line $i"; done\n',
+  });
+  await admin.create(
+    'SeerPod',
+    seerPod(
+      'firehose',
+      {
+        node_name: NODE,
+        containers: [
+          { name: 'main', package: pkg.reference, commands: { start: './run.sh' }, restart_policy: 'never' },
+        ],
+      },
+      'team-a',
+    ),
+  );
+  const live = path.join(work, 'root', 'pod', 'firehose', 'log', 'main.stdout.log');
+  await eventually('firehose writing', async () => (await readFile(live, 'utf8').catch(() => '')).length > 0);
+  const reply = await followFor(
+    logs('team-a', 'firehose', 'main', 'follow=true&tail_lines=1&stream=stdout'),
+    readerToken,
+    3500,
+  );
+  assert.ok((await stat(`${live}.1`)).size > 0, 'the log has rotated while it was followed');
+  await admin.delete('SeerPod', { metadata: { name: 'firehose', namespace: 'team-a' } });
+  assert.equal(reply.status, 200);
+  const lines = reply.body.split('\n');
+  lines.pop(); // cut off mid-line when the connection was dropped
+  const seen = lines.map((line) => Number(/^line (\d+)$/.exec(line)?.[1]));
+  const first = seen[0] ?? 0;
+  // 64Ki files at more than that a second: the log has rotated several times meanwhile.
+  assert.ok(seen.length > 50_000, `followed ${seen.length} lines`);
+  assert.ok(
+    seen.every((n, i) => n === first + i),
+    `first gap after line ${seen.find((n, i) => n !== first + i) ?? ''}`,
   );
 });

@@ -146,3 +146,17 @@ test('the endpoint: port, address, certificate files, and turning it off', async
   assert.match(USAGE, /--endpoint-port PORT/);
   assert.match(USAGE, /--no-endpoint/);
 });
+
+test('container log rotation settings', async () => {
+  const defaults = await loadAgentConfig([], 'host');
+  assert.equal(defaults.container_log_max_size, 10 * 1024 ** 2);
+  assert.equal(defaults.container_log_max_files, 5);
+  const set = await loadAgentConfig(
+    ['--container-log-max-size', '64Ki', '--container-log-max-files', '2'],
+    'host',
+  );
+  assert.equal(set.container_log_max_size, 65536);
+  assert.equal(set.container_log_max_files, 2);
+  await assert.rejects(loadAgentConfig(['--container-log-max-size', '0'], 'host'), ConfigError);
+  await assert.rejects(loadAgentConfig(['--container-log-max-files', '1.5'], 'host'), ConfigError);
+});
