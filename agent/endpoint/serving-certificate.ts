@@ -1,6 +1,21 @@
 import { X509Certificate } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { CertificateRequest, KeyPair } from '../../common/certificates.js';
+
+/**
+ * Issues a certificate in a worker thread: node-forge, which only this needs, is loaded there and
+ * goes with the thread, so the agent's own memory stays as it was.
+ */
+function issueInWorker(request: CertificateRequest): Promise<KeyPair> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL('./issue-worker.js', import.meta.url), { workerData: request });
+    worker.once('message', (pair: KeyPair) => resolve(pair));
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`the certificate worker exited with code ${code}`)));
+  });
+}
 
 /** The endpoint's serving certificate chain and key (PEM), and the certificates clients should trust. */
 export interface ServingCertificate {
@@ -48,9 +63,7 @@ export async function servingCertificate(options: {
   } catch {
     // missing or unreadable: issue a new one
   }
-  // node-forge is loaded only to issue a certificate, so an agent that has one never holds it.
-  const { issueCertificate } = await import('../../common/certificates.js');
-  const issued = await issueCertificate({
+  const issued = await issueInWorker({
     commonName: options.commonName,
     usages: ['server'],
     dnsNames: options.dnsNames,
