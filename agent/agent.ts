@@ -45,6 +45,18 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     logRotation: { maxBytes: config.container_log_max_size, maxFiles: config.container_log_max_files },
   };
   const hostIp = facts.addresses.find((a) => a.type === 'InternalIP')?.address;
+  /** The pod manager over `store`, the same in manifest mode and against an API server. */
+  const podManager = (store: PodStore, onPodCount?: (count: number) => void) =>
+    new PodManager({
+      store,
+      layout,
+      packages,
+      nodeName: config.node_name,
+      hostIp,
+      logger,
+      supervisor,
+      onPodCount,
+    });
   /** Started once the pods are, since it asks them what they use; a no-op without a limit. */
   const collectGarbage = (pods: PodManager): { stop(): Promise<void> } => {
     if (config.package_cache_limit <= 0) return { stop: async () => undefined };
@@ -65,15 +77,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
       config.node_name,
       logger.child({ part: 'manifests' }),
     );
-    const pods = new PodManager({
-      store,
-      layout,
-      packages,
-      nodeName: config.node_name,
-      hostIp,
-      logger,
-      supervisor,
-    });
+    const pods = podManager(store);
     await pods.start();
     const collector = collectGarbage(pods);
     logger.info({ manifests: config.manifests, root: config.root }, 'seer-agent running pods from manifests');
@@ -138,16 +142,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
   });
   await heartbeat.start();
   const store: PodStore = new ApiPodStore(client, config.node_name, logger.child({ part: 'pods' }));
-  const pods = new PodManager({
-    store,
-    layout,
-    packages,
-    nodeName: config.node_name,
-    hostIp,
-    logger,
-    supervisor,
-    onPodCount: (count) => void node.setPodCount(count),
-  });
+  const pods = podManager(store, (count) => void node.setPodCount(count));
   await pods.start();
   const collector = collectGarbage(pods);
   logger.info({ node: config.node_name, root: config.root }, 'seer-agent running');
