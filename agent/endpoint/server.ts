@@ -1,37 +1,28 @@
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Logger } from 'pino';
-import type { SeerPod } from '../../api/types.js';
-import { errorMessage, isNotFound } from '../../kube/errors.js';
-import type { SeerClient } from '../../kube/seer-client.js';
-import type { HostLayout } from '../pods/layout.js';
-import { Authenticator, Refusal, type UserInfo } from './auth.js';
-import { followLogs } from './follow.js';
-import { BadQuery, hasPreviousRun, parseLogQuery, writeLogs } from './logs.js';
+import { errorMessage } from '../../kube/errors.js';
+import { Refusal, type UserInfo } from './auth.js';
+import { BadQuery } from './logs.js';
+import { logsRoute } from './logs-route.js';
+import type { EndpointContext, Route } from './routes.js';
 import type { ServingCertificate } from './serving-certificate.js';
 
-export interface EndpointOptions {
+export interface EndpointOptions extends EndpointContext {
   address: string;
   port: number;
   certificate: ServingCertificate;
   /** The cluster's CA: client certificates it signed authenticate their subject. */
   clientCa?: Buffer;
-  authenticator: Authenticator;
-  client: SeerClient;
-  nodeName: string;
-  layout: HostLayout;
-  logger: Logger;
 }
 
-const NAME = '[a-z0-9](?:[-a-z0-9.]*[a-z0-9])?';
-const LOGS_PATH = new RegExp(`^/pods/(${NAME})/(${NAME})/containers/(${NAME})/logs$`);
-
-/** The agent's HTTPS endpoint, as kubelet's: pod logs for those the API server lets read them. */
+/** The agent's HTTPS endpoint, as kubelet's: each route answers those the API server lets it answer. */
 export class Endpoint {
   private readonly server: https.Server;
+  private readonly routes: Route[];
 
   constructor(private readonly options: EndpointOptions) {
+    this.routes = [logsRoute(options)];
     this.server = https.createServer(
       {
         cert: options.certificate.cert,
@@ -66,34 +57,16 @@ export class Endpoint {
     let user: UserInfo | undefined;
     try {
       user = await this.options.authenticator.authenticate(request);
-      const match = LOGS_PATH.exec(url.pathname);
-      if (!match) throw new Refusal(404, `no such path: ${url.pathname}`);
-      if (request.method !== 'GET')
-        throw new Refusal(405, `${request.method ?? ''} is not allowed here; use GET`);
-      const [, namespace = '', name = '', container = ''] = match;
-      await this.options.authenticator.authorize(user, {
-        namespace,
-        name,
-        verb: 'get',
-        group: 'seer.io',
-        resource: 'seerpods',
-        subresource: 'log',
-      });
-      const query = parseLogQuery(url.searchParams);
-      const pod = await this.boundPod(namespace, name);
-      if (!pod.spec.containers.some((c) => c.name === container))
-        throw new Refusal(404, `pod ${namespace}/${name} has no container ${JSON.stringify(container)}`);
-      const logDir = this.options.layout.logDir(name);
-      if (query.previous && !(await hasPreviousRun(logDir, container)))
-        throw new Refusal(404, `container ${container} of pod ${namespace}/${name} has no previous run`);
-      response.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
-      if (query.follow && !query.previous) {
-        // The previous run's log is complete: following it is reading it.
-        const gone = new AbortController();
-        response.once('close', () => gone.abort());
-        await followLogs(response, logDir, container, query, gone.signal);
-      } else await writeLogs(response, logDir, container, query);
-      response.end();
+      const matching = this.routes.filter((route) => route.path.test(url.pathname));
+      if (matching.length === 0) throw new Refusal(404, `no such path: ${url.pathname}`);
+      const route = matching.find((r) => r.method === request.method);
+      if (!route)
+        throw new Refusal(
+          405,
+          `${request.method ?? ''} is not allowed here; use ${matching.map((r) => r.method).join(' or ')}`,
+        );
+      const params = route.path.exec(url.pathname)?.slice(1) ?? [];
+      await route.handle({ request, response, url, user, params });
     } catch (error) {
       const status = error instanceof Refusal ? error.status : error instanceof BadQuery ? 400 : 500;
       const message = errorMessage(error);
@@ -110,23 +83,5 @@ export class Endpoint {
       });
       response.end(`${message}\n`);
     }
-  }
-
-  /** The pod from the API server, refused unless it is bound to this node. */
-  private async boundPod(namespace: string, name: string): Promise<SeerPod> {
-    let pod: SeerPod;
-    try {
-      pod = await this.options.client.get('SeerPod', name, namespace);
-    } catch (error) {
-      if (isNotFound(error)) throw new Refusal(404, `pod ${namespace}/${name} not found`);
-      throw error;
-    }
-    if (pod.spec.node_name !== this.options.nodeName)
-      throw new Refusal(
-        404,
-        `pod ${namespace}/${name} is not bound to node ${this.options.nodeName}` +
-          (pod.spec.node_name ? ` (it is on ${pod.spec.node_name})` : ''),
-      );
-    return pod;
   }
 }

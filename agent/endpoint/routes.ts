@@ -1,0 +1,64 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { Container, SeerPod } from '../../api/types.js';
+import { isNotFound } from '../../kube/errors.js';
+import type { SeerClient } from '../../kube/seer-client.js';
+import type { HostLayout } from '../pods/layout.js';
+import { Refusal, type Authenticator, type UserInfo } from './auth.js';
+
+/** Names as the API server validates them: the only ones a path may carry. */
+export const NAME = '[a-z0-9](?:[-a-z0-9.]*[a-z0-9])?';
+
+/** What every route may use: who asks, and the node's pods as the API server knows them. */
+export interface EndpointContext {
+  authenticator: Authenticator;
+  client: SeerClient;
+  nodeName: string;
+  layout: HostLayout;
+  logger: Logger;
+}
+
+/** One request, authenticated, matched to a route. */
+export interface RouteRequest {
+  request: IncomingMessage;
+  response: ServerResponse;
+  url: URL;
+  user: UserInfo;
+  /** The path's groups, as `path` captured them. */
+  params: string[];
+}
+
+export interface Route {
+  method: string;
+  path: RegExp;
+  handle(request: RouteRequest): Promise<void>;
+}
+
+/** The pod from the API server, refused unless it is bound to this node. */
+export async function boundPod(context: EndpointContext, namespace: string, name: string): Promise<SeerPod> {
+  let pod: SeerPod;
+  try {
+    pod = await context.client.get('SeerPod', name, namespace);
+  } catch (error) {
+    if (isNotFound(error)) throw new Refusal(404, `pod ${namespace}/${name} not found`);
+    throw error;
+  }
+  if (pod.spec.node_name !== context.nodeName)
+    throw new Refusal(
+      404,
+      `pod ${namespace}/${name} is not bound to node ${context.nodeName}` +
+        (pod.spec.node_name ? ` (it is on ${pod.spec.node_name})` : ''),
+    );
+  return pod;
+}
+
+/** The pod's container of that name, or 404. */
+export function podContainer(pod: SeerPod, name: string): Container {
+  const container = pod.spec.containers.find((c) => c.name === name);
+  if (!container)
+    throw new Refusal(
+      404,
+      `pod ${pod.metadata.namespace ?? ''}/${pod.metadata.name} has no container ${JSON.stringify(name)}`,
+    );
+  return container;
+}
