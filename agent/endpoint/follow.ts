@@ -1,6 +1,5 @@
-import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, statSync, watch, type FSWatcher } from 'node:fs';
 import type { Writable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { rotations, withLogLock, type Rotation } from '../process/log-rotation.js';
 import { lastLines, streamFiles, type LogQuery } from './logs.js';
 
@@ -54,7 +53,7 @@ class StreamFollower {
     }
   };
 
-  constructor(private readonly live: string) {}
+  constructor(readonly live: string) {}
 
   /** What the files hold now (rotated ones, then the live one), and from now on follows the live one. */
   start(): Promise<Buffer[]> {
@@ -113,6 +112,59 @@ class StreamFollower {
   }
 }
 
+/**
+ * Waits for a write to any of `files` (inotify, through fs.watch) or POLL_MS, whichever comes
+ * first: a follower reads as soon as the writer has written, as tail -f does, and the timer still
+ * catches what a watch misses (a file replaced, a watch that failed). A write while nobody waits
+ * makes the next wait return at once.
+ */
+class Wakeup {
+  private readonly watchers: FSWatcher[] = [];
+  private resolve: (() => void) | undefined;
+  private written = false;
+
+  constructor(
+    files: string[],
+    private readonly signal: AbortSignal,
+  ) {
+    for (const file of files) {
+      try {
+        this.watchers.push(watch(file, { persistent: false }, () => this.wake()));
+      } catch {
+        // the timer alone, then
+      }
+    }
+  }
+
+  private wake(): void {
+    if (this.resolve) this.resolve();
+    else this.written = true;
+  }
+
+  next(): Promise<void> {
+    if (this.written) {
+      this.written = false;
+      // Through the event loop, so the rest of the agent (its timers, rotation among them) goes on.
+      return new Promise((resolve) => setImmediate(resolve));
+    }
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.signal.removeEventListener('abort', done);
+        this.resolve = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, POLL_MS);
+      this.signal.addEventListener('abort', done);
+      this.resolve = done;
+    });
+  }
+
+  close(): void {
+    for (const watcher of this.watchers) watcher.close();
+  }
+}
+
 /** Holds back a partial last line, so lines of two streams never interleave mid-line. */
 class Lines {
   private rest = Buffer.alloc(0);
@@ -150,6 +202,10 @@ export async function followLogs(
     lines: new Lines(),
   }));
   const whole = (lines: Lines, data: Buffer) => (followers.length > 1 ? lines.take(data) : data);
+  const wake = new Wakeup(
+    followers.map(({ follower }) => follower.live),
+    signal,
+  );
   try {
     for (const { follower, lines } of followers) {
       const contents = Buffer.concat(await follower.start());
@@ -159,13 +215,14 @@ export async function followLogs(
       );
     }
     while (!signal.aborted && followers.some(({ follower }) => !follower.ended)) {
-      await sleep(POLL_MS);
+      await wake.next();
       for (const { follower, lines } of followers) {
         if (!follower.ended) await write(out, whole(lines, await follower.poll()));
       }
     }
     for (const { lines } of followers) await write(out, lines.flush());
   } finally {
+    wake.close();
     for (const { follower } of followers) follower.stop();
   }
 }
