@@ -23,8 +23,9 @@ const CONTAINER_LABELS = ['namespace', 'pod', 'container'] as const;
 
 /** One pass over /proc, then each tree summed from it. */
 function usageFromProc(pids: number[]): Map<number, TreeUsage> {
-  const table = new ProcessTable();
   const usage = new Map<number, TreeUsage>();
+  if (pids.length === 0) return usage;
+  const table = new ProcessTable();
   for (const pid of pids) {
     const tree = table.usage(pid);
     if (tree) usage.set(pid, tree);
