@@ -7,6 +7,7 @@ import type { AgentConfig } from './config.js';
 import { Authenticator } from './endpoint/auth.js';
 import { Endpoint } from './endpoint/server.js';
 import { servingCertificate } from './endpoint/serving-certificate.js';
+import { AgentMetrics } from './metrics/agent-metrics.js';
 import { Heartbeat } from './node/heartbeat.js';
 import { hostFacts } from './node/host-facts.js';
 import { NodeReporter } from './node/node-reporter.js';
@@ -92,6 +93,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
   const rest = RestClient.fromKubeconfig(config.kubeconfig);
   const client = new SeerClient(rest);
   let endpoint: Endpoint | undefined;
+  let pods: PodManager | undefined = undefined;
   let published: { port: number; ca_certificates: string } | undefined;
   if (config.endpoint_enabled) {
     const certificate = await servingCertificate({
@@ -107,6 +109,11 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
         ]),
       ],
     });
+    const metrics = new AgentMetrics({
+      // The endpoint listens before the pods start: until then there is nothing to report.
+      containers: () => pods?.supervisedContainers() ?? [],
+      packageCache: () => packages.usage(),
+    });
     endpoint = new Endpoint({
       address: config.endpoint_address,
       port: config.endpoint_port,
@@ -117,6 +124,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
       nodeName: config.node_name,
       layout,
       logger: logger.child({ part: 'endpoint' }),
+      metrics,
     });
     const port = await endpoint.listen();
     published = { port, ca_certificates: certificate.trust };
@@ -142,15 +150,16 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
   });
   await heartbeat.start();
   const store: PodStore = new ApiPodStore(client, config.node_name, logger.child({ part: 'pods' }));
-  const pods = podManager(store, (count) => void node.setPodCount(count));
-  await pods.start();
-  const collector = collectGarbage(pods);
+  const running = podManager(store, (count) => void node.setPodCount(count));
+  pods = running;
+  await running.start();
+  const collector = collectGarbage(running);
   logger.info({ node: config.node_name, root: config.root }, 'seer-agent running');
   return {
     async stop() {
       await collector.stop();
       await endpoint?.close();
-      await pods.stop();
+      await running.stop();
       await heartbeat.stop();
       rest.close();
     },

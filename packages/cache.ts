@@ -157,6 +157,12 @@ export class PackageCache {
    * `graceMs`, least recently used first, until they fit. The grace period protects a package fetched
    * for a pod that has not recorded it yet. Collections run one after another, never at once.
    */
+  /** How many packages the cache holds and the bytes they take. */
+  async usage(): Promise<{ packages: number; bytes: number }> {
+    const blobs = await this.store.list();
+    return { packages: blobs.length, bytes: blobs.reduce((sum, blob) => sum + blob.size, 0) };
+  }
+
   collectGarbage(options: GarbageCollectionOptions): Promise<GarbageCollectionResult> {
     const run = this.collecting.then(() => this.collectNow(options));
     this.collecting = run.catch(() => undefined);

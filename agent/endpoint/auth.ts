@@ -13,7 +13,8 @@ export interface UserInfo {
 
 /** What a request does, as a SubjectAccessReview's resourceAttributes. */
 export interface ResourceAttributes {
-  namespace: string;
+  /** Absent for resources that belong to no namespace (SeerNodes). */
+  namespace?: string;
   name: string;
   verb: string;
   group: string;
@@ -113,7 +114,8 @@ export class Authenticator {
     const why = review.status?.reason || review.status?.evaluationError;
     throw new Refusal(
       403,
-      `user "${user.username}" cannot ${verb} ${resource}/${subresource} "${name}" in namespace "${namespace}"` +
+      `user "${user.username}" cannot ${verb} ${resource}/${subresource} "${name}"` +
+        (namespace ? ` in namespace "${namespace}"` : '') +
         (why ? `: ${why}` : ''),
     );
   }

@@ -5,6 +5,8 @@ import { errorMessage } from '../../kube/errors.js';
 import { Refusal, type UserInfo } from './auth.js';
 import { BadQuery } from './logs.js';
 import { logsRoute } from './logs-route.js';
+import type { AgentMetrics } from '../metrics/agent-metrics.js';
+import { metricsRoute } from './metrics-route.js';
 import type { EndpointContext, Route } from './routes.js';
 import type { ServingCertificate } from './serving-certificate.js';
 
@@ -14,6 +16,7 @@ export interface EndpointOptions extends EndpointContext {
   certificate: ServingCertificate;
   /** The cluster's CA: client certificates it signed authenticate their subject. */
   clientCa?: Buffer;
+  metrics: AgentMetrics;
 }
 
 /** The agent's HTTPS endpoint, as kubelet's: each route answers those the API server lets it answer. */
@@ -22,7 +25,7 @@ export class Endpoint {
   private readonly routes: Route[];
 
   constructor(private readonly options: EndpointOptions) {
-    this.routes = [logsRoute(options)];
+    this.routes = [logsRoute(options), metricsRoute(options, options.metrics)];
     this.server = https.createServer(
       {
         cert: options.certificate.cert,

@@ -23,6 +23,7 @@ import {
   type PodEntry,
   type PodHook,
 } from './hooks/index.js';
+import type { SupervisedContainer } from '../metrics/agent-metrics.js';
 import type { HostLayout } from './layout.js';
 import { readAllPodRecords, writePodRecord, type PodRecord } from './pod-record.js';
 import { podStatus } from './pod-status.js';
@@ -147,6 +148,22 @@ export class PodManager {
   /** The pods whose containers were handed to supervisors (or adopted). */
   get podCount(): number {
     return [...this.pods.values()].filter((entry) => entry.startTime !== undefined).length;
+  }
+
+  /** Every container handed to a supervisor (or adopted), with its main process while one runs. */
+  supervisedContainers(): SupervisedContainer[] {
+    return [...this.pods.values()].flatMap((entry) =>
+      [...entry.supervisors.values()].map((supervisor) => {
+        const status = supervisor.status();
+        return {
+          namespace: entry.record.namespace,
+          pod: entry.record.name,
+          container: status.name,
+          pid: status.pid,
+          restarts: status.restart_count,
+        };
+      }),
+    );
   }
 
   /**

@@ -12,6 +12,7 @@ import {
 import { SeerClient } from '../../kube/seer-client.js';
 import { UsageError, type Command } from '../command.js';
 import type { CommandOutput } from './package.js';
+import { nodeAddress } from '../node-address.js';
 import { contextNamespace, kubeconfigFile } from './rollout.js';
 
 const USAGE = `usage:
@@ -133,13 +134,9 @@ async function nodeEndpoint(
   const endpoint = node.status?.endpoint;
   if (!endpoint)
     throw new Error(`node ${nodeName} publishes no endpoint (its agent runs with --no-endpoint or is older)`);
-  const addresses = node.status?.addresses ?? [];
-  const address =
-    addresses.find((a) => a.type === 'InternalIP') ??
-    addresses.find((a) => a.type === 'ExternalIP') ??
-    addresses.find((a) => a.type === 'Hostname');
-  if (!address) throw new Error(`node ${nodeName} publishes no address`);
-  return { host: address.address, port: endpoint.port, ca: endpoint.ca_certificates };
+  const host = nodeAddress(node);
+  if (!host) throw new Error(`node ${nodeName} publishes no address`);
+  return { host, port: endpoint.port, ca: endpoint.ca_certificates };
 }
 
 /** GETs one container's log from its node's agent with the caller's credentials, line by line. */

@@ -6,6 +6,7 @@ import { SeerClient } from '../../kube/seer-client.js';
 import { UsageError, type Command } from '../command.js';
 import { clientFor } from '../kubeconfig.js';
 import { runNodeAdd, runNodeRemove } from './node-credentials.js';
+import { runNodeTargets } from './node-targets.js';
 import { objectRef } from '../../kube/keys.js';
 
 const USAGE = `usage:
@@ -14,6 +15,8 @@ const USAGE = `usage:
   seer node remove NAME          revoke them
   seer node cordon NAME      mark the node unschedulable: no new pods are placed on it
   seer node uncordon NAME    make it schedulable again
+  seer node targets          print the agents' metrics endpoints for Prometheus (file_sd)
+                             [-o json|yaml] [--ca-file FILE] write the CAs that verify them
   seer node drain NAME       cordon it and delete its pods, waiting until its agent has stopped them
                              [--force] also delete pods no deployment or component would recreate
                              [--timeout SECONDS] (default 300)
@@ -67,11 +70,12 @@ async function drain(
 
 export const nodeCommand: Command = {
   name: 'node',
-  summary: 'add or remove a node’s credentials; cordon, uncordon or drain a node',
+  summary: 'add or remove a node’s credentials; cordon, uncordon or drain a node; list metrics targets',
   async run(args) {
     const [action, name, ...rest] = args;
     if (action === 'add') return runNodeAdd(args.slice(1));
     if (action === 'remove') return runNodeRemove(args.slice(1));
+    if (action === 'targets') return runNodeTargets(args.slice(1));
     const { values } = parseArgs({
       args: rest,
       options: {

@@ -167,7 +167,7 @@ describe('the chart against a real control plane', () => {
       'ValidatingAdmissionPolicy',
       'ValidatingAdmissionPolicyBinding',
     ]);
-    // The roles users bind to read pods' logs and run commands in them through the agents.
+    // The roles users bind to read pods' logs, run commands in them and scrape metrics through the agents.
     const userRoles = Object.fromEntries(
       objects
         .filter(
@@ -186,6 +186,7 @@ describe('the chart against a real control plane', () => {
       'seer-node-reader': [
         { apiGroups: ['seer.io'], resources: ['seernodes'], verbs: ['get', 'list', 'watch'] },
       ],
+      'seer-metrics-reader': [{ apiGroups: ['seer.io'], resources: ['seernodes/metrics'], verbs: ['get'] }],
     });
     const deployment = objects.find((o) => o.kind === 'Deployment') as unknown as {
       spec: {
