@@ -155,6 +155,7 @@ describe('the chart against a real control plane', () => {
       'ClusterRole',
       'ClusterRole',
       'ClusterRole',
+      'ClusterRole',
       'ClusterRoleBinding',
       'Deployment',
       'PodDisruptionBudget',
