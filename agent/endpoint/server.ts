@@ -4,6 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { errorMessage } from '../../kube/errors.js';
 import { Refusal, type UserInfo } from './auth.js';
 import { BadQuery } from './logs.js';
+import { refuseDotSegments } from './log-file-path.js';
+import { logFileRoute, logFilesRoute } from './log-files-route.js';
 import { logsRoute } from './logs-route.js';
 import type { EndpointContext, Route } from './routes.js';
 import type { ServingCertificate } from './serving-certificate.js';
@@ -22,7 +24,7 @@ export class Endpoint {
   private readonly routes: Route[];
 
   constructor(private readonly options: EndpointOptions) {
-    this.routes = [logsRoute(options)];
+    this.routes = [logsRoute(options), logFilesRoute(options), logFileRoute(options)];
     this.server = https.createServer(
       {
         cert: options.certificate.cert,
@@ -57,6 +59,7 @@ export class Endpoint {
     let user: UserInfo | undefined;
     try {
       user = await this.options.authenticator.authenticate(request);
+      refuseDotSegments((request.url ?? '/').split('?')[0] ?? '/');
       const matching = this.routes.filter((route) => route.path.test(url.pathname));
       if (matching.length === 0) throw new Refusal(404, `no such path: ${url.pathname}`);
       const route = matching.find((r) => r.method === request.method);

@@ -11,6 +11,7 @@ import {
 } from '../../kube/rest.js';
 import { SeerClient } from '../../kube/seer-client.js';
 import { UsageError, type Command } from '../command.js';
+import { runLogFiles } from './log-files.js';
 import type { CommandOutput } from './package.js';
 import { contextNamespace, kubeconfigFile } from './rollout.js';
 
@@ -18,6 +19,7 @@ const USAGE = `usage:
   seer logs POD [-c CONTAINER] [options]          one pod (also seerpod/POD, spod/POD)
   seer logs seerdeployment/NAME [options]         the deployment's pods (also sdeploy/NAME, deploy/NAME)
   seer logs -l KEY=VALUE[,KEY=VALUE] [options]    the pods with these labels
+  seer logs files POD [PATH] [-c C] [--tail N]    the log files a container writes itself (see seer logs files)
 options:
   -c, --container NAME   the container (needed when a pod has several, unless --all-containers)
   --all-containers       every container of each pod
@@ -122,7 +124,7 @@ function containersOf(pod: SeerPod, container: string | undefined, all: boolean)
 }
 
 /** Where to reach the agent of a pod's node: its address, port and the certificates to trust. */
-async function nodeEndpoint(
+export async function nodeEndpoint(
   client: SeerClient,
   pod: SeerPod,
 ): Promise<{ host: string; port: number; ca: string }> {
@@ -143,7 +145,7 @@ async function nodeEndpoint(
 }
 
 /** GETs one container's log from its node's agent with the caller's credentials, line by line. */
-function fetchLog(
+export function fetchLog(
   connection: Connection,
   endpoint: { host: string; port: number; ca: string },
   urlPath: string,
@@ -198,6 +200,7 @@ export function createLogsCommand(output: CommandOutput = process): Command {
     name: 'logs',
     summary: "print a pod's container logs, read from its node's agent",
     async run(args) {
+      if (args[0] === 'files') return runLogFiles(args.slice(1), output);
       let parsed;
       try {
         parsed = parseArgs({ args, options: OPTIONS, allowPositionals: true });
