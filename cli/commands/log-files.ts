@@ -4,7 +4,7 @@ import { errorMessage, isNotFound } from '../../kube/errors.js';
 import { connectionFromKubeconfig, inClusterConnection, RestClient } from '../../kube/rest.js';
 import { SeerClient } from '../../kube/seer-client.js';
 import { UsageError } from '../command.js';
-import { fetchLog, nodeEndpoint } from './logs.js';
+import { fetchLog, nodeEndpoint } from './node-endpoint.js';
 import type { CommandOutput } from './package.js';
 import { contextNamespace, kubeconfigFile } from './rollout.js';
 
