@@ -123,6 +123,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
       client,
       nodeName: config.node_name,
       layout,
+      appLogRoot: config.app_log_root,
       logger: logger.child({ part: 'endpoint' }),
       metrics,
     });

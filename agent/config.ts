@@ -36,6 +36,8 @@ export interface AgentConfig {
   /** A serving certificate (PEM, with its chain) and key; a self-signed one under the root otherwise. */
   tls_cert_file?: string;
   tls_key_file?: string;
+  /** Where applications write their own logs, one directory per app (conventionally /opt/var/log). */
+  app_log_root?: string;
   log_level: string;
 }
 
@@ -81,6 +83,7 @@ options:
   --no-endpoint                    serve no endpoint
   --tls-cert-file FILE             the endpoint's certificate (PEM; default: self-signed, kept under the root)
   --tls-key-file FILE              its private key
+  --app-log-root DIR               applications' own logs, DIR/<app label> (e.g. /opt/var/log; default: none)
   --log-level LEVEL                trace|debug|info|warn|error (default info)`;
 
 /** A size in bytes written as a Kubernetes quantity ("10Gi", "500Mi", "1e9") or a plain number. */
@@ -137,6 +140,7 @@ export async function loadAgentConfig(argv: string[], hostname: string): Promise
       'no-endpoint': { type: 'boolean' },
       'tls-cert-file': { type: 'string' },
       'tls-key-file': { type: 'string' },
+      'app-log-root': { type: 'string' },
       'log-level': { type: 'string' },
     },
   });
@@ -155,6 +159,7 @@ export async function loadAgentConfig(argv: string[], hostname: string): Promise
       'registry_credentials',
       'tls_cert_file',
       'tls_key_file',
+      'app_log_root',
     ]);
     const unknown = Object.keys(file).filter((key) => !known.has(key));
     if (unknown.length > 0)
@@ -201,6 +206,7 @@ export async function loadAgentConfig(argv: string[], hostname: string): Promise
     endpoint_address: pick(values['endpoint-address'], 'endpoint_address') ?? DEFAULTS.endpoint_address,
     tls_cert_file: pick(values['tls-cert-file'], 'tls_cert_file'),
     tls_key_file: pick(values['tls-key-file'], 'tls_key_file'),
+    app_log_root: pick(values['app-log-root'], 'app_log_root'),
     log_level: pick(values['log-level'], 'log_level') ?? DEFAULTS.log_level,
   };
   if (config.container_log_max_size <= 0 || !Number.isInteger(config.container_log_max_files))
@@ -214,6 +220,8 @@ export async function loadAgentConfig(argv: string[], hostname: string): Promise
       `node name ${JSON.stringify(config.node_name)} is not a valid Kubernetes object name`,
     );
   }
+  if (config.app_log_root !== undefined && !String(config.app_log_root).startsWith('/'))
+    throw new ConfigError(`app log root ${String(config.app_log_root)} must be an absolute path`);
   if (!config.root.startsWith('/')) throw new ConfigError(`root ${config.root} must be an absolute path`);
   return config;
 }

@@ -1,5 +1,5 @@
 import { createReadStream, existsSync } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -39,13 +39,18 @@ export function parseLogQuery(params: URLSearchParams): LogQuery {
       throw new BadQuery(`follow must be true or false, not ${JSON.stringify(follow)}`);
     query.follow = follow === 'true';
   }
-  const tail = params.get('tail_lines');
-  if (tail !== null) {
-    if (!/^\d+$/.test(tail))
-      throw new BadQuery(`tail_lines must be a whole number, not ${JSON.stringify(tail)}`);
-    query.tailLines = Number(tail);
-  }
+  const tailLines = parseTailLines(params);
+  if (tailLines !== undefined) query.tailLines = tailLines;
   return query;
+}
+
+/** `tail_lines`, a whole number when given: anything else (negative, fractional, words) is refused. */
+export function parseTailLines(params: URLSearchParams): number | undefined {
+  const tail = params.get('tail_lines');
+  if (tail === null) return undefined;
+  if (!/^\d+$/.test(tail))
+    throw new BadQuery(`tail_lines must be a whole number, not ${JSON.stringify(tail)}`);
+  return Number(tail);
 }
 
 /** A stream's files, oldest first: those of `.N` … `.1` that exist, then the live one (of the previous run if asked). */
@@ -90,6 +95,23 @@ export function lastLines(data: Buffer, count: number): Buffer {
     pos = newline;
   }
   return data.subarray(pos + 1);
+}
+
+/** The last `count` lines of an open file, reading it backwards a block at a time, only as far as needed. */
+export async function tailOfFile(handle: FileHandle, count: number): Promise<Buffer> {
+  const block = 64 * 1024;
+  let position = (await handle.stat()).size;
+  let data = Buffer.alloc(0);
+  while (position > 0) {
+    const length = Math.min(block, position);
+    position -= length;
+    const chunk = Buffer.alloc(length);
+    const { bytesRead } = await handle.read(chunk, 0, length, position);
+    data = Buffer.concat([chunk.subarray(0, bytesRead), data]);
+    const lines = lastLines(data, count);
+    if (lines.length < data.length) return lines;
+  }
+  return data;
 }
 
 /** The last `count` lines across `files` (oldest first), reading older files only as needed. */

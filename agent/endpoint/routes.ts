@@ -15,6 +15,8 @@ export interface EndpointContext {
   client: SeerClient;
   nodeName: string;
   layout: HostLayout;
+  /** Applications' own logs, <appLogRoot>/<app label>; none when unset. */
+  appLogRoot?: string;
   logger: Logger;
 }
 

@@ -4,6 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { errorMessage } from '../../kube/errors.js';
 import { Refusal, type UserInfo } from './auth.js';
 import { BadQuery } from './logs.js';
+import { refuseDotSegments } from './log-file-path.js';
+import { logFileRoute, logFilesRoute } from './log-files-route.js';
 import { logsRoute } from './logs-route.js';
 import type { AgentMetrics } from '../metrics/agent-metrics.js';
 import { metricsRoute } from './metrics-route.js';
@@ -25,7 +27,12 @@ export class Endpoint {
   private readonly routes: Route[];
 
   constructor(private readonly options: EndpointOptions) {
-    this.routes = [logsRoute(options), metricsRoute(options, options.metrics)];
+    this.routes = [
+      logsRoute(options),
+      logFilesRoute(options),
+      logFileRoute(options),
+      metricsRoute(options, options.metrics),
+    ];
     this.server = https.createServer(
       {
         cert: options.certificate.cert,
@@ -60,6 +67,7 @@ export class Endpoint {
     let user: UserInfo | undefined;
     try {
       user = await this.options.authenticator.authenticate(request);
+      refuseDotSegments((request.url ?? '/').split('?')[0] ?? '/');
       const matching = this.routes.filter((route) => route.path.test(url.pathname));
       if (matching.length === 0) throw new Refusal(404, `no such path: ${url.pathname}`);
       const route = matching.find((r) => r.method === request.method);

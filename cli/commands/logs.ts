@@ -1,24 +1,20 @@
-import https from 'node:https';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { DEPLOYMENT_LABEL, SEER_GROUP } from '../../api/names.js';
-import type { SeerNode, SeerPod } from '../../api/types.js';
+import type { SeerPod } from '../../api/types.js';
 import { errorMessage, isNotFound } from '../../kube/errors.js';
-import {
-  connectionFromKubeconfig,
-  inClusterConnection,
-  RestClient,
-  type Connection,
-} from '../../kube/rest.js';
+import { connectionFromKubeconfig, inClusterConnection, RestClient } from '../../kube/rest.js';
 import { SeerClient } from '../../kube/seer-client.js';
 import { UsageError, type Command } from '../command.js';
+import { runLogFiles } from './log-files.js';
+import { fetchLog, nodeEndpoint } from './node-endpoint.js';
 import type { CommandOutput } from './package.js';
-import { nodeAddress } from '../node-address.js';
 import { contextNamespace, kubeconfigFile } from './rollout.js';
 
 const USAGE = `usage:
   seer logs POD [-c CONTAINER] [options]          one pod (also seerpod/POD, spod/POD)
   seer logs seerdeployment/NAME [options]         the deployment's pods (also sdeploy/NAME, deploy/NAME)
   seer logs -l KEY=VALUE[,KEY=VALUE] [options]    the pods with these labels
+  seer logs files POD [PATH] [-c C] [--tail N]    the log files a container writes itself (see seer logs files)
 options:
   -c, --container NAME   the container (needed when a pod has several, unless --all-containers)
   --all-containers       every container of each pod
@@ -122,58 +118,6 @@ function containersOf(pod: SeerPod, container: string | undefined, all: boolean)
   );
 }
 
-/** Where to reach the agent of a pod's node: its address, port and the certificates to trust. */
-async function nodeEndpoint(
-  client: SeerClient,
-  pod: SeerPod,
-): Promise<{ host: string; port: number; ca: string }> {
-  const name = pod.metadata.name ?? '';
-  const nodeName = pod.spec.node_name;
-  if (!nodeName) throw new Error(`pod ${name} is not scheduled to a node yet`);
-  const node: SeerNode = await client.get('SeerNode', nodeName);
-  const endpoint = node.status?.endpoint;
-  if (!endpoint)
-    throw new Error(`node ${nodeName} publishes no endpoint (its agent runs with --no-endpoint or is older)`);
-  const host = nodeAddress(node);
-  if (!host) throw new Error(`node ${nodeName} publishes no address`);
-  return { host, port: endpoint.port, ca: endpoint.ca_certificates };
-}
-
-/** GETs one container's log from its node's agent with the caller's credentials, line by line. */
-function fetchLog(
-  connection: Connection,
-  endpoint: { host: string; port: number; ca: string },
-  urlPath: string,
-  onText: (text: string) => void,
-): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const request = https.get(
-      {
-        host: endpoint.host,
-        port: endpoint.port,
-        path: urlPath,
-        ca: endpoint.ca,
-        cert: connection.cert,
-        key: connection.key,
-        headers: connection.token ? { authorization: `Bearer ${connection.token}` } : {},
-      },
-      (response) => {
-        response.setEncoding('utf8');
-        if (response.statusCode !== 200) {
-          let body = '';
-          response.on('data', (chunk: string) => (body += chunk));
-          response.on('end', () => reject(new Error(`${response.statusCode ?? 0}: ${body.trim()}`)));
-          return;
-        }
-        response.on('data', onText);
-        response.on('end', () => resolve());
-        response.on('error', reject);
-      },
-    );
-    request.on('error', reject);
-  });
-}
-
 /** Splits text into whole lines, holding back a partial last line until the next chunk or the end. */
 function lineSplitter(write: (line: string) => void): { push(text: string): void; end(): void } {
   let rest = '';
@@ -195,6 +139,7 @@ export function createLogsCommand(output: CommandOutput = process): Command {
     name: 'logs',
     summary: "print a pod's container logs, read from its node's agent",
     async run(args) {
+      if (args[0] === 'files') return runLogFiles(args.slice(1), output);
       let parsed;
       try {
         parsed = parseArgs({ args, options: OPTIONS, allowPositionals: true });

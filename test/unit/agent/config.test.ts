@@ -160,3 +160,12 @@ test('container log rotation settings', async () => {
   await assert.rejects(loadAgentConfig(['--container-log-max-size', '0'], 'host'), ConfigError);
   await assert.rejects(loadAgentConfig(['--container-log-max-files', '1.5'], 'host'), ConfigError);
 });
+
+test('an app log root from a flag or the config file, absolute; none by default', async () => {
+  assert.equal((await loadAgentConfig([], 'h')).app_log_root, undefined);
+  assert.equal((await loadAgentConfig(['--app-log-root', '/opt/var/log'], 'h')).app_log_root, '/opt/var/log');
+  const file = await configFile('app_log_root: /var/app-logs\n');
+  assert.equal((await loadAgentConfig(['--config', file], 'h')).app_log_root, '/var/app-logs');
+  await assert.rejects(loadAgentConfig(['--app-log-root', 'relative/dir'], 'h'), ConfigError);
+  assert.match(USAGE, /--app-log-root DIR/);
+});

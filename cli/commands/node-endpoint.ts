@@ -1,0 +1,57 @@
+import https from 'node:https';
+import type { SeerNode, SeerPod } from '../../api/types.js';
+import type { Connection } from '../../kube/rest.js';
+import type { SeerClient } from '../../kube/seer-client.js';
+import { nodeAddress } from '../node-address.js';
+
+/** Where to reach the agent of a pod's node: its address, port and the certificates to trust. */
+export async function nodeEndpoint(
+  client: SeerClient,
+  pod: SeerPod,
+): Promise<{ host: string; port: number; ca: string }> {
+  const name = pod.metadata.name ?? '';
+  const nodeName = pod.spec.node_name;
+  if (!nodeName) throw new Error(`pod ${name} is not scheduled to a node yet`);
+  const node: SeerNode = await client.get('SeerNode', nodeName);
+  const endpoint = node.status?.endpoint;
+  if (!endpoint)
+    throw new Error(`node ${nodeName} publishes no endpoint (its agent runs with --no-endpoint or is older)`);
+  const host = nodeAddress(node);
+  if (!host) throw new Error(`node ${nodeName} publishes no address`);
+  return { host, port: endpoint.port, ca: endpoint.ca_certificates };
+}
+
+/** GETs one container's log from its node's agent with the caller's credentials, line by line. */
+export function fetchLog(
+  connection: Connection,
+  endpoint: { host: string; port: number; ca: string },
+  urlPath: string,
+  onText: (text: string) => void,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const request = https.get(
+      {
+        host: endpoint.host,
+        port: endpoint.port,
+        path: urlPath,
+        ca: endpoint.ca,
+        cert: connection.cert,
+        key: connection.key,
+        headers: connection.token ? { authorization: `Bearer ${connection.token}` } : {},
+      },
+      (response) => {
+        response.setEncoding('utf8');
+        if (response.statusCode !== 200) {
+          let body = '';
+          response.on('data', (chunk: string) => (body += chunk));
+          response.on('end', () => reject(new Error(`${response.statusCode ?? 0}: ${body.trim()}`)));
+          return;
+        }
+        response.on('data', onText);
+        response.on('end', () => resolve());
+        response.on('error', reject);
+      },
+    );
+    request.on('error', reject);
+  });
+}
