@@ -6,6 +6,7 @@ import { parseLogFilePath } from './log-file-path.js';
 import { appLogRoot, containerLogRoot, listLogFiles, openLogFile, type LogRoot } from './log-files.js';
 import { BadQuery, parseTailLines, tailOfFile } from './logs.js';
 import {
+  authorizePod,
   boundPod,
   NAME,
   podContainer,
@@ -22,14 +23,7 @@ const PREFIX = `^/pods/(${NAME})/(${NAME})/containers/(${NAME})/logfiles`;
 /** The roots of a pod's container's log files: its directory, and its app's under the app log root. */
 async function logRoots(context: EndpointContext, request: RouteRequest): Promise<LogRoot[]> {
   const [namespace = '', name = '', containerName = ''] = request.params;
-  await context.authenticator.authorize(request.user, {
-    namespace,
-    name,
-    verb: 'get',
-    group: 'seer.io',
-    resource: 'seerpods',
-    subresource: 'log',
-  });
+  await authorizePod(context, request.user, { namespace, name }, 'log');
   const pod: SeerPod = await boundPod(context, namespace, name);
   const container = podContainer(pod, containerName);
   const roots = [containerLogRoot(context.layout.containerDir(name, container))];

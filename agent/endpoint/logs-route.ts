@@ -1,7 +1,7 @@
 import { Refusal } from './auth.js';
 import { followLogs } from './follow.js';
 import { hasPreviousRun, parseLogQuery, writeLogs } from './logs.js';
-import { boundPod, NAME, podContainer, type EndpointContext, type Route } from './routes.js';
+import { authorizePod, boundPod, NAME, podContainer, type EndpointContext, type Route } from './routes.js';
 
 /** GET /pods/NS/POD/containers/C/logs: a container's stdout/stderr, as `kubectl logs` reads them. */
 export function logsRoute(context: EndpointContext): Route {
@@ -10,14 +10,7 @@ export function logsRoute(context: EndpointContext): Route {
     path: new RegExp(`^/pods/(${NAME})/(${NAME})/containers/(${NAME})/logs$`),
     async handle({ response, url, user, params }) {
       const [namespace = '', name = '', container = ''] = params;
-      await context.authenticator.authorize(user, {
-        namespace,
-        name,
-        verb: 'get',
-        group: 'seer.io',
-        resource: 'seerpods',
-        subresource: 'log',
-      });
+      await authorizePod(context, user, { namespace, name }, 'log');
       const query = parseLogQuery(url.searchParams);
       podContainer(await boundPod(context, namespace, name), container);
       const logDir = context.layout.logDir(name);

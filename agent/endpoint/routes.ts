@@ -64,3 +64,20 @@ export function podContainer(pod: SeerPod, name: string): Container {
     );
   return container;
 }
+
+/** Asks the API server whether `user` may `verb` this pod's `subresource` (log, exec), as kubelet does. */
+export function authorizePod(
+  context: EndpointContext,
+  user: UserInfo,
+  pod: { namespace: string; name: string },
+  subresource: 'log' | 'exec',
+  verb = 'get',
+): Promise<void> {
+  return context.authenticator.authorize(user, {
+    ...pod,
+    verb,
+    group: 'seer.io',
+    resource: 'seerpods',
+    subresource,
+  });
+}

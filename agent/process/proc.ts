@@ -9,6 +9,8 @@ export interface ProcStat {
   session: number;
   /** Field 22: clock ticks after boot when the process started; a reused pid has a different one. */
   startTime: number;
+  /** Fields 14 and 15, utime + stime: CPU time used, in clock ticks. */
+  cpuTicks: number;
 }
 
 export function readProcStat(pid: number): ProcStat | undefined {
@@ -27,6 +29,7 @@ export function readProcStat(pid: number): ProcStat | undefined {
     pgrp: field(5),
     session: field(6),
     startTime: field(22),
+    cpuTicks: field(14) + field(15),
   };
 }
 

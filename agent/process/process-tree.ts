@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { readProcStat } from './proc.js';
 
 /**
  * Clock ticks per second of /proc's time fields (USER_HZ): fixed at 100 by the kernel's ABI on every
@@ -31,18 +32,10 @@ function bootTimeSeconds(): number {
 }
 
 function readEntry(pid: number): ProcessEntry | undefined {
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  // The command name (field 2) is parenthesised and may contain spaces and parentheses itself.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const field = (n: number): number => Number(fields[n - 3]);
+  const stat = readProcStat(pid);
   // Zombies hold no memory or descriptors, and their time went to the parent's children fields.
-  if (fields[0] === 'Z' || fields[0] === 'X') return undefined;
-  return { ppid: field(4), cpuTicks: field(14) + field(15), startTicks: field(22) };
+  if (!stat || stat.state === 'Z' || stat.state === 'X') return undefined;
+  return { ppid: stat.ppid, cpuTicks: stat.cpuTicks, startTicks: stat.startTime };
 }
 
 /** VmRSS from /proc/<pid>/status, in bytes: the kernel's own count, whatever the page size. */
