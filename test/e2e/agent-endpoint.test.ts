@@ -16,6 +16,7 @@ import { SeerClient } from '../../kube/seer-client.js';
 import { eventually, startAgentProcess, type AgentProcess } from '../support/agent.js';
 import { runCommand, startTestCluster, type TestCluster } from '../support/control-plane.js';
 import { makePackage, seerPod } from '../support/pods.js';
+import { applyChartUserRoles } from '../support/endpoint-users.js';
 
 const NODE = 'ep';
 
@@ -113,16 +114,7 @@ before(async () => {
   await writeFile(otherKubeconfig, await addNode(rest, 'other', options));
   otherNodeToken = await tokenFrom(otherKubeconfig);
 
-  // The chart's user roles, as `helm install` would create them.
-  const rendered = await cluster.helm([
-    'template',
-    'seer-operator',
-    repoPath('helm', 'seer-operator'),
-    '--show-only',
-    'templates/user-roles.yaml',
-  ]);
-  assert.equal(rendered.code, 0, rendered.stderr);
-  await cluster.kubectlOk(['apply', '-f', '-'], rendered.stdout);
+  await applyChartUserRoles(cluster);
   for (const namespace of ['team-a', 'team-b']) await cluster.kubectlOk(['create', 'namespace', namespace]);
   await cluster.kubectlOk(['create', 'serviceaccount', 'reader', '-n', 'team-a']);
   await cluster.kubectlOk([

@@ -6,13 +6,12 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { SeerNode } from '../../api/types.js';
 import { createLogsCommand } from '../../cli/commands/logs.js';
-import { addNode } from '../../cli/commands/node-credentials.js';
-import { repoPath } from '../../common/paths.js';
 import { connectionFromKubeconfig, RestClient } from '../../kube/rest.js';
 import { SeerClient } from '../../kube/seer-client.js';
 import { eventually, startAgentProcess, type AgentProcess } from '../support/agent.js';
 import { startTestCluster, type TestCluster } from '../support/control-plane.js';
 import { makePackage, seerPod } from '../support/pods.js';
+import { applyChartUserRoles, nodeKubeconfig } from '../support/endpoint-users.js';
 
 const NODE = 'lf';
 
@@ -59,22 +58,9 @@ before(async () => {
   clients.push(rest);
   admin = new SeerClient(rest);
   work = await mkdtemp(path.join(os.tmpdir(), 'seer-agent-log-files-'));
-  const connection = connectionFromKubeconfig(cluster.kubeconfig);
-  const kubeconfig = path.join(work, 'node.kubeconfig');
-  await writeFile(
-    kubeconfig,
-    await addNode(rest, NODE, { server: connection.server, caData: connection.ca }),
-  );
+  const kubeconfig = await nodeKubeconfig(cluster, rest, NODE, work);
 
-  const rendered = await cluster.helm([
-    'template',
-    'seer-operator',
-    repoPath('helm', 'seer-operator'),
-    '--show-only',
-    'templates/user-roles.yaml',
-  ]);
-  assert.equal(rendered.code, 0, rendered.stderr);
-  await cluster.kubectlOk(['apply', '-f', '-'], rendered.stdout);
+  await applyChartUserRoles(cluster);
   for (const namespace of ['team-a', 'team-b']) await cluster.kubectlOk(['create', 'namespace', namespace]);
   await cluster.kubectlOk(['create', 'serviceaccount', 'reader', '-n', 'team-a']);
   await cluster.kubectlOk([

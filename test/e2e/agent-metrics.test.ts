@@ -1,18 +1,18 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { SeerNode } from '../../api/types.js';
 import type { ScrapeTargetGroup } from '../../cli/commands/node-targets.js';
-import { addNode } from '../../cli/commands/node-credentials.js';
+import { RestClient } from '../../kube/rest.js';
 import { repoPath } from '../../common/paths.js';
-import { connectionFromKubeconfig, RestClient } from '../../kube/rest.js';
 import { SeerClient } from '../../kube/seer-client.js';
 import { eventually, startAgentProcess, type AgentProcess } from '../support/agent.js';
 import { runCommand, startTestCluster, type TestCluster } from '../support/control-plane.js';
 import { makePackage, seerPod } from '../support/pods.js';
+import { applyChartUserRoles, nodeKubeconfig } from '../support/endpoint-users.js';
 
 const NODE = 'metrics-node';
 
@@ -73,23 +73,9 @@ before(async () => {
   rest = RestClient.fromKubeconfig(cluster.kubeconfig);
   admin = new SeerClient(rest);
   work = await mkdtemp(path.join(os.tmpdir(), 'seer-agent-metrics-'));
-  const connection = connectionFromKubeconfig(cluster.kubeconfig);
-  const kubeconfig = path.join(work, 'node.kubeconfig');
-  await writeFile(
-    kubeconfig,
-    await addNode(rest, NODE, { server: connection.server, caData: connection.ca }),
-  );
+  const kubeconfig = await nodeKubeconfig(cluster, rest, NODE, work);
 
-  // The chart's user roles, as `helm install` would create them.
-  const rendered = await cluster.helm([
-    'template',
-    'seer-operator',
-    repoPath('helm', 'seer-operator'),
-    '--show-only',
-    'templates/user-roles.yaml',
-  ]);
-  assert.equal(rendered.code, 0, rendered.stderr);
-  await cluster.kubectlOk(['apply', '-f', '-'], rendered.stdout);
+  await applyChartUserRoles(cluster);
   await cluster.kubectlOk(['create', 'namespace', 'monitoring']);
   await cluster.kubectlOk(['create', 'namespace', 'shop']);
   for (const account of ['prometheus', 'stranger'])
