@@ -1,12 +1,11 @@
 import { parseArgs } from 'node:util';
 import type { SeerPod } from '../../api/types.js';
 import { errorMessage, isNotFound } from '../../kube/errors.js';
-import { connectionFromKubeconfig, inClusterConnection, RestClient } from '../../kube/rest.js';
+import { RestClient } from '../../kube/rest.js';
 import { SeerClient } from '../../kube/seer-client.js';
 import { UsageError } from '../command.js';
-import { fetchLog, nodeEndpoint } from './node-endpoint.js';
+import { callerConnection, fetchLog, nodeEndpoint } from './node-endpoint.js';
 import type { CommandOutput } from './package.js';
-import { contextNamespace, kubeconfigFile } from './rollout.js';
 
 const USAGE = `usage:
   seer logs files POD [-c CONTAINER] [-n NS]               list the log files the container writes itself
@@ -54,9 +53,7 @@ export async function runLogFiles(args: string[], output: CommandOutput): Promis
     throw new UsageError(`--tail must be a whole number of lines, not "${values.tail}"`);
   if (values.tail !== undefined && filePath === undefined)
     throw new UsageError(`--tail goes with a file's PATH\n${USAGE}`);
-  const file = kubeconfigFile(values.kubeconfig);
-  const connection = file ? connectionFromKubeconfig(file) : inClusterConnection();
-  const namespace = values.namespace ?? contextNamespace(file) ?? 'default';
+  const { connection, namespace } = callerConnection(values.kubeconfig, values.namespace);
   const rest = new RestClient(connection);
   try {
     const client = new SeerClient(rest);

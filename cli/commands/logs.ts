@@ -2,13 +2,12 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { DEPLOYMENT_LABEL, SEER_GROUP } from '../../api/names.js';
 import type { SeerPod } from '../../api/types.js';
 import { errorMessage, isNotFound } from '../../kube/errors.js';
-import { connectionFromKubeconfig, inClusterConnection, RestClient } from '../../kube/rest.js';
+import { RestClient } from '../../kube/rest.js';
 import { SeerClient } from '../../kube/seer-client.js';
 import { UsageError, type Command } from '../command.js';
 import { runLogFiles } from './log-files.js';
-import { fetchLog, nodeEndpoint } from './node-endpoint.js';
+import { callerConnection, fetchLog, nodeEndpoint } from './node-endpoint.js';
 import type { CommandOutput } from './package.js';
-import { contextNamespace, kubeconfigFile } from './rollout.js';
 
 const USAGE = `usage:
   seer logs POD [-c CONTAINER] [options]          one pod (also seerpod/POD, spod/POD)
@@ -153,9 +152,7 @@ export function createLogsCommand(output: CommandOutput = process): Command {
       const stream = values.stream ?? 'all';
       if (!['stdout', 'stderr', 'all'].includes(stream))
         throw new UsageError(`--stream must be stdout, stderr or all, not "${stream}"`);
-      const file = kubeconfigFile(values.kubeconfig);
-      const connection = file ? connectionFromKubeconfig(file) : inClusterConnection();
-      const namespace = values.namespace ?? contextNamespace(file) ?? 'default';
+      const { connection, namespace } = callerConnection(values.kubeconfig, values.namespace);
       const rest = new RestClient(connection);
       try {
         const client = new SeerClient(rest);

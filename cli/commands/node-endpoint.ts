@@ -1,8 +1,24 @@
 import https from 'node:https';
 import type { SeerNode, SeerPod } from '../../api/types.js';
-import type { Connection } from '../../kube/rest.js';
+import { connectionFromKubeconfig, inClusterConnection, type Connection } from '../../kube/rest.js';
 import type { SeerClient } from '../../kube/seer-client.js';
 import { nodeAddress } from '../node-address.js';
+import { contextNamespace, kubeconfigFile } from './rollout.js';
+
+/**
+ * The caller's own credentials (the agents check them with the API server) and namespace, from
+ * --kubeconfig and -n as kubectl reads them, else the in-cluster service account.
+ */
+export function callerConnection(
+  kubeconfigFlag: string | undefined,
+  namespaceFlag: string | undefined,
+): { connection: Connection; namespace: string } {
+  const file = kubeconfigFile(kubeconfigFlag);
+  return {
+    connection: file ? connectionFromKubeconfig(file) : inClusterConnection(),
+    namespace: namespaceFlag ?? contextNamespace(file) ?? 'default',
+  };
+}
 
 /** Where to reach the agent of a pod's node: its address, port and the certificates to trust. */
 export async function nodeEndpoint(
