@@ -1,6 +1,8 @@
 import { closeSync, fstatSync, openSync, readSync, statSync, watch, type FSWatcher } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { rotations, withLogLock, type Rotation } from '../process/log-rotation.js';
+import { WriteTimes } from '../process/log-times.js';
+import { firstLineSince, withTimestamps, type LogPart, type LogRead } from './log-stamps.js';
 import { lastLines, streamFiles, type LogQuery } from './logs.js';
 
 const POLL_MS = 200;
@@ -19,15 +21,15 @@ function readRange(fd: number, start: number, end = Infinity): Buffer {
   return Buffer.concat(parts);
 }
 
-function readFileRange(file: string, start: number, end: number): Buffer {
+function readFileRange(file: string, start: number, end: number): { data: Buffer; mtimeMs: number } {
   let fd: number;
   try {
     fd = openSync(file, 'r');
   } catch {
-    return Buffer.alloc(0);
+    return { data: Buffer.alloc(0), mtimeMs: 0 };
   }
   try {
-    return readRange(fd, start, end);
+    return { data: readRange(fd, start, end), mtimeMs: fstatSync(fd).mtimeMs };
   } finally {
     closeSync(fd);
   }
@@ -42,45 +44,70 @@ function readFileRange(file: string, start: number, end: number): Buffer {
 class StreamFollower {
   private fd: number | undefined;
   private offset = 0;
+  /** Stream offset (see log-times) of the next byte poll() returns. */
+  private next = 0;
   private pending: Buffer[] = [];
   ended = false;
+  /** The stream's write-time index as it was at start(). */
+  times = new WriteTimes([], []);
   private readonly onRotation = (rotation: Rotation) => {
     if (rotation.file !== this.live || this.fd === undefined) return;
     if (this.offset >= rotation.removed) this.offset -= rotation.removed;
     else {
-      this.pending.push(readFileRange(`${this.live}.1`, this.offset, rotation.removed));
+      this.pending.push(readFileRange(`${this.live}.1`, this.offset, rotation.removed).data);
       this.offset = 0;
     }
   };
 
   constructor(readonly live: string) {}
 
-  /** What the files hold now (rotated ones, then the live one), and from now on follows the live one. */
-  start(): Promise<Buffer[]> {
+  /**
+   * What the files hold now (rotated ones, then the live one), and from now on follows the live one
+   * (unless `follow` is false: a snapshot taken under the lock, so no rotation tears it).
+   */
+  start(follow = true): Promise<LogRead> {
     return withLogLock(this.live, () => {
+      this.times = WriteTimes.read(this.live);
       const contents: Buffer[] = [];
-      for (const file of this.rotatedFiles()) contents.push(readFileRange(file, 0, Infinity));
+      const parts: LogPart[] = [];
+      let at = 0;
+      const rotated = this.rotatedFiles();
+      rotated.forEach((file, index) => {
+        const { data, mtimeMs } = readFileRange(file, 0, Infinity);
+        parts.push({ at, base: this.times.base(rotated.length - index), mtimeMs });
+        contents.push(data);
+        at += data.length;
+      });
       try {
         this.fd = openSync(this.live, 'r');
       } catch {
         this.ended = true;
-        return contents;
+        return { data: Buffer.concat(contents), parts };
       }
       const now = readRange(this.fd, 0);
+      const base = this.times.base() ?? 0;
+      parts.push({ at, base, mtimeMs: fstatSync(this.fd).mtimeMs });
       contents.push(now);
       this.offset = now.length;
-      rotations.on('rotated', this.onRotation);
-      return contents;
+      this.next = base + now.length;
+      if (follow) rotations.on('rotated', this.onRotation);
+      else this.stop();
+      return { data: Buffer.concat(contents), parts };
     });
   }
 
   /** What was written since the last call (and moved to `.1` meanwhile, first). */
-  poll(): Promise<Buffer> {
+  poll(): Promise<LogRead> {
     return withLogLock(this.live, () => {
-      if (this.fd === undefined) return Buffer.alloc(0);
+      if (this.fd === undefined) return { data: Buffer.alloc(0), parts: [] };
       const fresh = readRange(this.fd, this.offset);
       this.offset += fresh.length;
-      const out = Buffer.concat([...this.pending, fresh]);
+      const data = Buffer.concat([...this.pending, fresh]);
+      const read: LogRead = {
+        data,
+        parts: [{ at: 0, base: this.next, mtimeMs: fstatSync(this.fd).mtimeMs }],
+      };
+      this.next += data.length;
       this.pending = [];
       let current: number | undefined;
       try {
@@ -93,7 +120,7 @@ class StreamFollower {
         this.stop();
         this.ended = true;
       }
-      return out;
+      return read;
     });
   }
 
@@ -165,20 +192,75 @@ class Wakeup {
   }
 }
 
-/** Holds back a partial last line, so lines of two streams never interleave mid-line. */
-class Lines {
-  private rest = Buffer.alloc(0);
-  take(data: Buffer): Buffer {
-    const all = Buffer.concat([this.rest, data]);
-    const end = all.lastIndexOf(0x0a) + 1;
-    this.rest = all.subarray(end);
-    return all.subarray(0, end);
+/**
+ * What one stream's reads become on the way out: as they are, or (several streams, or timestamps)
+ * whole lines only, the partial last line held back until it ends, so lines of two streams never
+ * interleave mid-line and each line is stamped once it is complete.
+ */
+class LineOutput {
+  private rest: LogRead = { data: Buffer.alloc(0), parts: [] };
+
+  constructor(
+    private readonly wholeLines: boolean,
+    private readonly timestamps: boolean,
+    private readonly times: () => WriteTimes,
+  ) {}
+
+  /** The first read, cut to the lines since `sinceMs` and then to the last `tailLines` of them. */
+  first(read: LogRead, query: LogQuery): Buffer {
+    let from = 0;
+    if (query.sinceSeconds !== undefined)
+      from = firstLineSince(read, this.times(), Date.now() - query.sinceSeconds * 1000);
+    if (query.tailLines !== undefined)
+      from = read.data.length - lastLines(read.data.subarray(from), query.tailLines).length;
+    return this.take(cut(read, from));
   }
+
+  take(read: LogRead): Buffer {
+    if (!this.wholeLines && !this.timestamps) return read.data;
+    const all = join(this.rest, read);
+    const end = all.data.lastIndexOf(0x0a) + 1;
+    this.rest = cut(all, end);
+    return this.render(cut(all, 0, end));
+  }
+
   flush(): Buffer {
     const rest = this.rest;
-    this.rest = Buffer.alloc(0);
-    return rest;
+    this.rest = { data: Buffer.alloc(0), parts: [] };
+    return this.render(rest);
   }
+
+  private render(read: LogRead): Buffer {
+    return this.timestamps ? withTimestamps(read, this.times(), 0) : read.data;
+  }
+}
+
+/** data[from…end] of a read, its parts moved along. */
+function cut(read: LogRead, from: number, end = read.data.length): LogRead {
+  const parts: LogPart[] = [];
+  for (const part of read.parts) {
+    if (part.at >= end) break;
+    const skipped = Math.max(0, from - part.at);
+    const next = {
+      ...part,
+      at: part.at + skipped - from,
+      base: part.base === undefined ? undefined : part.base + skipped,
+    };
+    // A later part starting at or before `from` supersedes this one.
+    if (parts.length > 0 && (parts.at(-1)?.at ?? 0) >= next.at) parts.pop();
+    parts.push(next);
+  }
+  return { data: read.data.subarray(from, end), parts };
+}
+
+/** Two reads of the same stream, one after the other. */
+function join(first: LogRead, second: LogRead): LogRead {
+  if (first.data.length === 0) return second;
+  const parts = [
+    ...first.parts,
+    ...second.parts.map((part) => ({ ...part, at: part.at + first.data.length })),
+  ];
+  return { data: Buffer.concat([first.data, second.data]), parts };
 }
 
 async function write(out: Writable, data: Buffer): Promise<void> {
@@ -186,8 +268,9 @@ async function write(out: Writable, data: Buffer): Promise<void> {
 }
 
 /**
- * Writes a container's current log as `query` asks, then what its run writes from then on, until
- * the run ends or `signal` aborts (the client went away).
+ * Writes a container's log as `query` asks (with `follow`, and then what its run writes from then
+ * on, until the run ends or `signal` aborts: the client went away). Each stream is read whole into
+ * memory first: at most its rotated files and the live one.
  */
 export async function followLogs(
   out: Writable,
@@ -197,27 +280,22 @@ export async function followLogs(
   signal: AbortSignal,
 ): Promise<void> {
   const streams: ('stdout' | 'stderr')[] = query.stream === 'all' ? ['stdout', 'stderr'] : [query.stream];
-  const followers = streams.map((stream) => ({
-    follower: new StreamFollower(streamFiles(logDir, container, stream).at(-1) ?? ''),
-    lines: new Lines(),
-  }));
-  const whole = (lines: Lines, data: Buffer) => (followers.length > 1 ? lines.take(data) : data);
-  const wake = new Wakeup(
-    followers.map(({ follower }) => follower.live),
-    signal,
-  );
+  const previous = query.previous;
+  const followers = streams.map((stream) => {
+    const follower = new StreamFollower(streamFiles(logDir, container, stream, previous).at(-1) ?? '');
+    const lines = new LineOutput(streams.length > 1, query.timestamps === true, () => follower.times);
+    return { follower, lines };
+  });
+  // The previous run's log is complete: following it is reading it.
+  const follow = query.follow === true && !previous;
+  const wake = new Wakeup(follow ? followers.map(({ follower }) => follower.live) : [], signal);
   try {
-    for (const { follower, lines } of followers) {
-      const contents = Buffer.concat(await follower.start());
-      await write(
-        out,
-        whole(lines, query.tailLines === undefined ? contents : lastLines(contents, query.tailLines)),
-      );
-    }
-    while (!signal.aborted && followers.some(({ follower }) => !follower.ended)) {
+    for (const { follower, lines } of followers)
+      await write(out, lines.first(await follower.start(follow), query));
+    while (follow && !signal.aborted && followers.some(({ follower }) => !follower.ended)) {
       await wake.next();
       for (const { follower, lines } of followers) {
-        if (!follower.ended) await write(out, whole(lines, await follower.poll()));
+        if (!follower.ended) await write(out, lines.take(await follower.poll()));
       }
     }
     for (const { lines } of followers) await write(out, lines.flush());

@@ -17,8 +17,7 @@ export function logsRoute(context: EndpointContext): Route {
       if (query.previous && !(await hasPreviousRun(logDir, container)))
         throw new Refusal(404, `container ${container} of pod ${namespace}/${name} has no previous run`);
       response.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
-      if (query.follow && !query.previous) {
-        // The previous run's log is complete: following it is reading it.
+      if (query.follow || query.timestamps || query.sinceSeconds !== undefined) {
         const gone = new AbortController();
         response.once('close', () => gone.abort());
         await followLogs(response, logDir, container, query, gone.signal);

@@ -15,12 +15,16 @@ export interface LogQuery {
   previous: boolean;
   /** Go on writing what the run writes, until it ends. */
   follow?: boolean;
+  /** Only the lines written in the last this many seconds (before tailLines applies). */
+  sinceSeconds?: number;
+  /** Each line prefixed with when it was written (RFC 3339, UTC). */
+  timestamps?: boolean;
 }
 
 /** A query the endpoint cannot answer: 400 with this message. */
 export class BadQuery extends Error {}
 
-const KNOWN = new Set(['stream', 'tail_lines', 'previous', 'follow']);
+const KNOWN = new Set(['stream', 'tail_lines', 'previous', 'follow', 'since_seconds', 'timestamps']);
 
 /** Reads and checks the logs query string; any unknown or malformed parameter is refused. */
 export function parseLogQuery(params: URLSearchParams): LogQuery {
@@ -29,19 +33,28 @@ export function parseLogQuery(params: URLSearchParams): LogQuery {
   const stream = params.get('stream') ?? 'all';
   if (stream !== 'stdout' && stream !== 'stderr' && stream !== 'all')
     throw new BadQuery(`stream must be stdout, stderr or all, not ${JSON.stringify(stream)}`);
-  const previous = params.get('previous') ?? 'false';
-  if (previous !== 'true' && previous !== 'false')
-    throw new BadQuery(`previous must be true or false, not ${JSON.stringify(previous)}`);
-  const query: LogQuery = { stream, previous: previous === 'true' };
-  const follow = params.get('follow');
-  if (follow !== null) {
-    if (follow !== 'true' && follow !== 'false')
-      throw new BadQuery(`follow must be true or false, not ${JSON.stringify(follow)}`);
-    query.follow = follow === 'true';
-  }
+  const query: LogQuery = { stream, previous: parseFlag(params, 'previous') ?? false };
+  const follow = parseFlag(params, 'follow');
+  if (follow !== undefined) query.follow = follow;
+  const timestamps = parseFlag(params, 'timestamps');
+  if (timestamps !== undefined) query.timestamps = timestamps;
   const tailLines = parseTailLines(params);
   if (tailLines !== undefined) query.tailLines = tailLines;
+  const since = params.get('since_seconds');
+  if (since !== null) {
+    if (!/^\d+$/.test(since) || Number(since) === 0)
+      throw new BadQuery(`since_seconds must be a positive whole number, not ${JSON.stringify(since)}`);
+    query.sinceSeconds = Number(since);
+  }
   return query;
+}
+
+function parseFlag(params: URLSearchParams, name: string): boolean | undefined {
+  const value = params.get(name);
+  if (value === null) return undefined;
+  if (value !== 'true' && value !== 'false')
+    throw new BadQuery(`${name} must be true or false, not ${JSON.stringify(value)}`);
+  return value === 'true';
 }
 
 /** `tail_lines`, a whole number when given: anything else (negative, fractional, words) is refused. */

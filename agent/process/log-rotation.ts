@@ -5,6 +5,7 @@ import { rename, rm, stat, truncate } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
+import { moveTimes, recordRotation, timesFile, WriteTimeRecorder } from './log-times.js';
 
 export interface LogRotationSettings {
   /** Rotate a live file once it is at least this big. */
@@ -37,6 +38,8 @@ export interface Rotation {
  * in-process reader of the live file can account for the bytes that moved to `.1`.
  */
 export const rotations = new EventEmitter<{ rotated: [Rotation] }>();
+// One listener per follower and per container's write-time recorder: no fixed bound.
+rotations.setMaxListeners(0);
 
 const locks = new Map<string, Promise<unknown>>();
 
@@ -105,6 +108,7 @@ export async function rotateIfLarge(
       if (keep) await copyRange(file, `${file}.1`, 0, blocks, 'w');
       try {
         await run('fallocate', ['--collapse-range', '--offset', '0', '--length', String(blocks), file]);
+        recordRotation(file, blocks);
         rotations.emit('rotated', { file, removed: blocks });
         return true;
       } catch {
@@ -114,6 +118,7 @@ export async function rotateIfLarge(
     const size = (await stat(file)).size;
     if (keep) await copyRange(file, `${file}.1`, blocks, size, 'a');
     await truncate(file, 0);
+    recordRotation(file, size);
     rotations.emit('rotated', { file, removed: size });
     return true;
   });
@@ -144,23 +149,32 @@ async function movePreviousRun(file: string, previous: string, maxFiles: number)
       if (!isMissing(error)) throw error;
     }
   }
+  await rm(timesFile(previous), { force: true });
   await rename(file, previous);
+  moveTimes(file, previous);
 }
 
-/** Checks a set of log files on a timer and rotates the ones that grew too big. */
+/**
+ * Checks a set of log files on a timer and rotates the ones that grew too big; meanwhile it records
+ * when their bytes were written (see log-times).
+ */
 export class LogRotator {
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private checking: Promise<void> = Promise.resolve();
+  private readonly times: WriteTimeRecorder;
 
   constructor(
     private readonly files: string[],
     private readonly settings: LogRotationSettings,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.times = new WriteTimeRecorder(files, settings.maxFiles);
+  }
 
   start(): void {
     if (this.timer) return;
+    this.times.start();
     this.timer = setInterval(() => {
       if (!this.running) this.checking = this.check();
     }, this.settings.intervalMs);
@@ -169,12 +183,14 @@ export class LogRotator {
   stop(): void {
     clearInterval(this.timer);
     this.timer = undefined;
+    this.times.stop();
   }
 
   /** Stops, and resolves once a check under way has finished: the files are the caller's then. */
   async settle(): Promise<void> {
     this.stop();
     await this.checking;
+    await this.times.settle();
   }
 
   private async check(): Promise<void> {

@@ -5,6 +5,7 @@ import { errorMessage, isNotFound } from '../../kube/errors.js';
 import { RestClient } from '../../kube/rest.js';
 import { SeerClient } from '../../kube/seer-client.js';
 import { UsageError, type Command } from '../command.js';
+import { parseDuration } from '../duration.js';
 import { runLogFiles } from './log-files.js';
 import { callerConnection, fetchLog, nodeEndpoint } from './node-endpoint.js';
 import type { CommandOutput } from './package.js';
@@ -20,6 +21,8 @@ options:
   --tail N               only the last N lines of each stream
   -f, --follow           go on printing what the containers write, until they restart or Ctrl-C
   -p, --previous         the log of the run before the current one (after a restart)
+  --since DURATION       only lines written in the last DURATION (such as 30s, 5m, 1h), before --tail
+  --timestamps           start each line with when it was written (RFC 3339, UTC)
   --stream STREAM        stdout, stderr or all (default: all, stdout's lines then stderr's)
   --prefix               start each line with [pod/container] (the default with several pods or containers)
   -n, --namespace NS     the pods' namespace (default: the kubeconfig context's, else default)
@@ -33,6 +36,8 @@ const OPTIONS = {
   tail: { type: 'string' },
   previous: { type: 'boolean', short: 'p' },
   follow: { type: 'boolean', short: 'f' },
+  since: { type: 'string' },
+  timestamps: { type: 'boolean' },
   stream: { type: 'string' },
   prefix: { type: 'boolean' },
   selector: { type: 'string', short: 'l' },
@@ -133,6 +138,13 @@ function lineSplitter(write: (line: string) => void): { push(text: string): void
   };
 }
 
+/** --since as whole seconds, rounded up (as kubectl sends it): more than zero. */
+export function sinceSecondsOf(text: string): number {
+  const ms = parseDuration(text, '--since');
+  if (ms <= 0) throw new UsageError(`--since must be more than zero, not "${text}"`);
+  return Math.ceil(ms / 1000);
+}
+
 export function createLogsCommand(output: CommandOutput = process): Command {
   return {
     name: 'logs',
@@ -149,6 +161,7 @@ export function createLogsCommand(output: CommandOutput = process): Command {
       const target = parseTarget(positionals, values.selector);
       if (values.tail !== undefined && !/^\d+$/.test(values.tail))
         throw new UsageError(`--tail must be a whole number of lines, not "${values.tail}"`);
+      const sinceSeconds = values.since === undefined ? undefined : sinceSecondsOf(values.since);
       const stream = values.stream ?? 'all';
       if (!['stdout', 'stderr', 'all'].includes(stream))
         throw new UsageError(`--stream must be stdout, stderr or all, not "${stream}"`);
@@ -168,6 +181,8 @@ export function createLogsCommand(output: CommandOutput = process): Command {
         if (values.tail !== undefined) query.set('tail_lines', values.tail);
         if (values.previous === true) query.set('previous', 'true');
         if (values.follow === true) query.set('follow', 'true');
+        if (sinceSeconds !== undefined) query.set('since_seconds', String(sinceSeconds));
+        if (values.timestamps === true) query.set('timestamps', 'true');
         const read = async ({ pod, container }: { pod: SeerPod; container: string }) => {
           const name = pod.metadata.name ?? '';
           const endpoint = await nodeEndpoint(client, pod);

@@ -11,6 +11,7 @@ import { SeerClient } from '../../kube/seer-client.js';
 import { fetchHistory, previousRevision } from '../../workloads/revisions.js';
 import { rolloutProgress } from '../../workloads/rollout-progress.js';
 import { sameTemplate } from '../../workloads/template-hash.js';
+import { parseDuration } from '../duration.js';
 import { UsageError, type Command } from '../command.js';
 import type { CommandOutput } from './package.js';
 import { objectRef } from '../../kube/keys.js';
@@ -65,17 +66,6 @@ export function parseResource(positionals: string[]): string {
   if (!RESOURCE_TYPES.has(type.toLowerCase()))
     throw new UsageError(`seer rollout works on seerdeployments, not ${type}\n${USAGE}`);
   return name;
-}
-
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** A duration such as 90s, 5m, 1h30m (Go's form, as kubectl takes it), or a bare number of seconds. */
-export function parseDuration(text: string): number {
-  if (/^\d+(\.\d+)?$/.test(text)) return Number(text) * 1000;
-  const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)];
-  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== text)
-    throw new UsageError(`--timeout: "${text}" is not a duration such as 90s, 5m or 1h`);
-  return parts.reduce((sum, [, amount, unit]) => sum + Number(amount) * (UNIT_MS[unit ?? 's'] ?? 0), 0);
 }
 
 function revisionNumber(option: string, value: string | undefined): number | undefined {
@@ -281,7 +271,7 @@ export function createRolloutCommand(output: CommandOutput = process): Command {
       }
       const { values, positionals } = parsed;
       const name = parseResource(positionals);
-      const timeoutMs = values.timeout === undefined ? 0 : parseDuration(values.timeout);
+      const timeoutMs = values.timeout === undefined ? 0 : parseDuration(values.timeout, '--timeout');
       const toRevision = revisionNumber('--to-revision', values['to-revision']);
       const revision = revisionNumber('--revision', values.revision);
       const file = kubeconfigFile(values.kubeconfig);

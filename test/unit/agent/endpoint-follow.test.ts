@@ -46,7 +46,7 @@ test('a follower sees every line of a fast writer exactly once across many rotat
     out,
     dir,
     'app',
-    { stream: 'stdout', previous: false },
+    { stream: 'stdout', previous: false, follow: true },
     new AbortController().signal,
   );
   await sleep(3000);

@@ -24,13 +24,26 @@ test('parseLogQuery checks every parameter', () => {
     tailLines: 7,
     previous: true,
   });
+  assert.deepEqual(parseLogQuery(new URLSearchParams('since_seconds=300&timestamps=true&follow=false')), {
+    stream: 'all',
+    previous: false,
+    follow: false,
+    sinceSeconds: 300,
+    timestamps: true,
+  });
   for (const bad of [
     'tail_lines=-1',
     'tail_lines=',
     'tail_lines=1e3',
     'stream=x',
     'follow=1',
-    'since_seconds=4',
+    'since_seconds=0',
+    'since_seconds=-5',
+    'since_seconds=5m',
+    'since_seconds=1.5',
+    'since_seconds=',
+    'timestamps=yes',
+    'sinceSeconds=4',
     'previous=1',
   ])
     assert.throws(() => parseLogQuery(new URLSearchParams(bad)), BadQuery, bad);

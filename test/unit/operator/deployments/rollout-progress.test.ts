@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { SeerDeploymentStatus } from '../../../../api/types.js';
-import { parseDuration, parseResource } from '../../../../cli/commands/rollout.js';
+import { parseDuration } from '../../../../cli/duration.js';
+import { parseResource } from '../../../../cli/commands/rollout.js';
 import { UsageError } from '../../../../cli/command.js';
 import { rolloutProgress } from '../../../../workloads/rollout-progress.js';
 import { deployment } from './fixtures.js';
@@ -70,11 +71,12 @@ test('seer rollout names a seerdeployment by any of its names', () => {
 });
 
 test('timeouts are Go durations or seconds', () => {
-  assert.equal(parseDuration('5m'), 300_000);
-  assert.equal(parseDuration('1h30m'), 5_400_000);
-  assert.equal(parseDuration('90s'), 90_000);
-  assert.equal(parseDuration('250ms'), 250);
-  assert.equal(parseDuration('120'), 120_000);
-  assert.equal(parseDuration('0'), 0);
-  for (const bad of ['5 m', 'soon', '5m!', '']) assert.throws(() => parseDuration(bad), UsageError, bad);
+  assert.equal(parseDuration('5m', '--timeout'), 300_000);
+  assert.equal(parseDuration('1h30m', '--timeout'), 5_400_000);
+  assert.equal(parseDuration('90s', '--timeout'), 90_000);
+  assert.equal(parseDuration('250ms', '--timeout'), 250);
+  assert.equal(parseDuration('120', '--timeout'), 120_000);
+  assert.equal(parseDuration('0', '--timeout'), 0);
+  for (const bad of ['5 m', 'soon', '5m!', ''])
+    assert.throws(() => parseDuration(bad, '--timeout'), UsageError, bad);
 });
