@@ -1,7 +1,7 @@
 import { closeSync, fstatSync, openSync, readSync, statSync, watch, type FSWatcher } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { rotations, withLogLock, type Rotation } from '../process/log-rotation.js';
-import { WriteTimes } from '../process/log-times.js';
+import { lastWriteMs, WriteTimes } from '../process/log-times.js';
 import { firstLineSince, withTimestamps, type LogPart, type LogRead } from './log-stamps.js';
 import { lastLines, streamFiles, type LogQuery } from './logs.js';
 
@@ -29,7 +29,7 @@ function readFileRange(file: string, start: number, end: number): { data: Buffer
     return { data: Buffer.alloc(0), mtimeMs: 0 };
   }
   try {
-    return { data: readRange(fd, start, end), mtimeMs: fstatSync(fd).mtimeMs };
+    return { data: readRange(fd, start, end), mtimeMs: lastWriteMs(fstatSync(fd)) };
   } finally {
     closeSync(fd);
   }
@@ -86,7 +86,7 @@ class StreamFollower {
       }
       const now = readRange(this.fd, 0);
       const base = this.times.base() ?? 0;
-      parts.push({ at, base, mtimeMs: fstatSync(this.fd).mtimeMs });
+      parts.push({ at, base, mtimeMs: lastWriteMs(fstatSync(this.fd)) });
       contents.push(now);
       this.offset = now.length;
       this.next = base + now.length;
@@ -105,7 +105,7 @@ class StreamFollower {
       const data = Buffer.concat([...this.pending, fresh]);
       const read: LogRead = {
         data,
-        parts: [{ at: 0, base: this.next, mtimeMs: fstatSync(this.fd).mtimeMs }],
+        parts: [{ at: 0, base: this.next, mtimeMs: lastWriteMs(fstatSync(this.fd)) }],
       };
       this.next += data.length;
       this.pending = [];

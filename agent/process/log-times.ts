@@ -104,6 +104,11 @@ export class WriteTimes {
   }
 }
 
+/** A file's last write time in whole ms, rounded up so that a stamp is never before the write. */
+export function lastWriteMs(info: { mtimeMs: number }): number {
+  return Math.ceil(info.mtimeMs);
+}
+
 /** Appends a rotation's record; called under the file's lock, right after the cut. */
 export function recordRotation(file: string, removed: number): void {
   appendFileSync(timesFile(file), `r ${removed}\n`, { mode: 0o640 });
@@ -223,7 +228,7 @@ export class WriteTimeRecorder {
     const end = state.base + info.size;
     if (end <= state.end) return;
     // mtime, not now: the last write's time, also right for what was written while no agent ran.
-    const line = `${end} ${Math.ceil(info.mtimeMs)}\n`;
+    const line = `${end} ${lastWriteMs(info)}\n`;
     appendFileSync(timesFile(file), line, { mode: 0o640 });
     state.end = end;
     state.indexBytes += Buffer.byteLength(line);

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { SeerNode, SeerPod } from '../../api/types.js';
 import { createLogsCommand } from '../../cli/commands/logs.js';
+import { UsageError } from '../../cli/command.js';
 import { addNode } from '../../cli/commands/node-credentials.js';
 import { issueCertificate, type KeyPair } from '../../common/certificates.js';
 import { repoPath } from '../../common/paths.js';
@@ -273,7 +274,23 @@ test('bad input: each a clear 4xx', async () => {
     [logs('team-a', 'printer', 'main', 'tail_lines=-1'), 400, /tail_lines must be a whole number/],
     [logs('team-a', 'printer', 'main', 'tail_lines=ten'), 400, /tail_lines must be a whole number/],
     [logs('team-a', 'printer', 'main', 'stream=both'), 400, /stream must be stdout, stderr or all/],
-    [logs('team-a', 'printer', 'main', 'since_seconds=5'), 400, /unknown parameter "since_seconds"/],
+    [
+      logs('team-a', 'printer', 'main', 'since_seconds=0'),
+      400,
+      /since_seconds must be a positive whole number/,
+    ],
+    [
+      logs('team-a', 'printer', 'main', 'since_seconds=-5'),
+      400,
+      /since_seconds must be a positive whole number/,
+    ],
+    [
+      logs('team-a', 'printer', 'main', 'since_seconds=5m'),
+      400,
+      /since_seconds must be a positive whole number/,
+    ],
+    [logs('team-a', 'printer', 'main', 'timestamps=1'), 400, /timestamps must be true or false/],
+    [logs('team-a', 'printer', 'main', 'sinceTime=x'), 400, /unknown parameter "sinceTime"/],
     [logs('team-a', 'nobody'), 404, /pod team-a\/nobody not found/],
     [logs('team-a', 'printer', 'sidecar'), 404, /has no container "sidecar"/],
     [logs('team-a', 'elsewhere'), 404, /is not bound to node ep \(it is on other\)/],
@@ -544,6 +561,83 @@ test('follow streams what the container writes, from tail_lines on, each line on
     numbers,
     Array.from({ length: numbers.length }, (_, i) => (numbers[0] ?? 0) + i),
   );
+});
+
+const STAMPED = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) (.*)$/;
+
+/** Each line's stamp (ms) and text; every line must carry one. */
+function stampedLines(text: string): { ms: number; text: string }[] {
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const match = STAMPED.exec(line);
+      assert.ok(match, `not stamped: ${line}`);
+      return { ms: Date.parse(match[1] ?? ''), text: match[2] ?? '' };
+    });
+}
+
+test('timestamps and since_seconds: when each line was written, and only the recent ones', async () => {
+  const pkg = await makePackage({
+    'run.sh': '#!/bin/sh\necho early\nsleep 3\necho late\necho "late too" >&2\nexec sleep 3600\n',
+  });
+  await admin.create(
+    'SeerPod',
+    seerPod(
+      'clock',
+      {
+        node_name: NODE,
+        containers: [
+          { name: 'main', package: pkg.reference, commands: { start: './run.sh' }, restart_policy: 'never' },
+        ],
+      },
+      'team-a',
+    ),
+  );
+  const started = Date.now();
+  const stamped = await eventually('both lines written', async () => {
+    const reply = await get(logs('team-a', 'clock', 'main', 'timestamps=true'), { token: readerToken });
+    return reply.body.includes('late too') ? reply : undefined;
+  });
+  assert.equal(stamped.status, 200, stamped.body);
+  const lines = stampedLines(stamped.body);
+  assert.deepEqual(
+    lines.map(({ text }) => text),
+    ['early', 'late', 'late too'],
+  );
+  const [early, late] = lines.map(({ ms }) => ms);
+  assert.ok(early !== undefined && late !== undefined);
+  assert.ok(late - early >= 2500 && late - early < 4500, `written ${late - early} ms apart`);
+  assert.ok(early >= started - 60_000 && late <= Date.now(), 'stamps of this run');
+
+  // Read at once: the late lines are younger than 2 s, the early one is older.
+  const recent = await get(logs('team-a', 'clock', 'main', 'since_seconds=2'), { token: readerToken });
+  assert.equal(recent.body, 'late\nlate too\n');
+  const hour = await get(logs('team-a', 'clock', 'main', 'since_seconds=3600&tail_lines=1&stream=stdout'), {
+    token: readerToken,
+  });
+  assert.equal(hour.body, 'late\n', 'since, then the last line of those');
+  const followed = await followFor(
+    logs('team-a', 'clock', 'main', 'follow=true&timestamps=true&stream=stdout'),
+    readerToken,
+    500,
+  );
+  assert.deepEqual(
+    stampedLines(followed.body).map(({ text }) => text),
+    ['early', 'late'],
+  );
+
+  const reader = await userKubeconfig('reader', { token: readerToken });
+  const printed = stampedLines(
+    await seerLogs(reader, 'clock', '--timestamps', '--since', '1h', '--stream', 'stdout'),
+  );
+  assert.deepEqual(
+    printed.map(({ ms, text }) => [ms, text]),
+    lines.slice(0, 2).map(({ ms, text }) => [ms, text]),
+  );
+  for (const bad of ['0', '-5m', 'soon', '5 m'])
+    await assert.rejects(seerLogs(reader, 'clock', `--since=${bad}`), UsageError, bad);
+  await admin.delete('SeerPod', { metadata: { name: 'clock', namespace: 'team-a' } });
 });
 
 test('follow across rotations of a fast writer loses and repeats no line', async () => {
