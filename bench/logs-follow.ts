@@ -2,7 +2,8 @@
  * Following a container's log through the agent's endpoint, against a real API server and agent:
  * - throughput: a container writes BENCH_FOLLOW_LINES (1,000,000) numbered lines as fast as `seq`
  *   can while two followers are attached, the endpoint's (`follow=true`) and `tail -F` of the same
- *   file (the baseline, same run); each one's lines/s until its last line arrives. Goal ≥ 0.5×.
+ *   file (the baseline, same run); each one's lines/s until its last line arrives. Goal ≥ 0.5×. Then
+ *   the same with timestamps=true on another container: the cost of stamping each line.
  * - memory: the agent's resident memory idle, and its peak with BENCH_FOLLOWERS (20) followers
  *   attached to a container writing a line every 10 ms. Budget 120 MB.
  */
@@ -82,28 +83,35 @@ try {
     const node: SeerNode = await admin.get('SeerNode', NODE);
     return node.status?.endpoint ?? undefined;
   });
-  const follow = (pod: string) =>
+  const follow = (pod: string, extra = '') =>
     https.get({
       host: '127.0.0.1',
       port: endpoint.port,
       ca: endpoint.ca_certificates,
-      path: `/pods/default/${pod}/containers/main/logs?stream=stdout&follow=true`,
+      path: `/pods/default/${pod}/containers/main/logs?stream=stdout&follow=true${extra}`,
       headers: { authorization: `Bearer ${token}` },
       agent: false,
     });
 
-  // The writer waits for a start file, so both followers are attached before the first line.
-  const startFile = path.join(work, 'go');
-  const burst = await makePackage({
-    'run.sh': `#!/bin/sh\nwhile [ ! -e ${startFile} ]; do sleep 0.05; done\nseq 1 ${LINES}\nexec sleep 3600\n`,
-  });
+  // Each writer waits for its start file, so both followers are attached before the first line.
+  const burst = async (name: string) => {
+    const startFile = path.join(work, `go-${name}`);
+    const pkg = await makePackage({
+      'run.sh': `#!/bin/sh\nwhile [ ! -e ${startFile} ]; do sleep 0.05; done\nseq 1 ${LINES}\nexec sleep 3600\n`,
+    });
+    return { name, pkg, startFile };
+  };
+  const plain = await burst('burst');
+  const stamped = await burst('stamped');
   const ticker = await makePackage({
     'run.sh': '#!/bin/sh\ni=0\nwhile true; do i=$((i+1)); echo "tick $i"; sleep 0.01; done\n',
   });
-  for (const [name, pkg] of [
-    ['burst', burst],
+  const pods = [
+    ['burst', plain.pkg],
+    ['stamped', stamped.pkg],
     ['ticker', ticker],
-  ] as const)
+  ] as const;
+  for (const [name, pkg] of pods)
     await admin.create(
       'SeerPod',
       seerPod(name, {
@@ -111,7 +119,7 @@ try {
         containers: [{ name: 'main', package: pkg.reference, commands: { start: './run.sh' } }],
       }),
     );
-  for (const name of ['burst', 'ticker'])
+  for (const [name] of pods)
     await eventually(`${name} running`, async () => {
       const pod = await admin.get('SeerPod', name, 'default');
       return pod.status?.phase === 'Running';
@@ -119,21 +127,24 @@ try {
   await sleep(2000);
   const idleRss = await rssMb(agentPid);
 
-  const liveFile = path.join(root, 'pod', 'burst', 'log', 'main.stdout.log');
-  const finished: Record<string, number> = {};
-  const tail = spawn('tail', ['-n', '+1', '-F', liveFile], { stdio: ['ignore', 'pipe', 'ignore'] });
-  countLines(tail.stdout, LINES, (at) => (finished.tail = at));
-  const request = follow('burst');
-  requests.push(request);
-  request.on('response', (response) => countLines(response, LINES, (at) => (finished.endpoint = at)));
-  await sleep(1000);
-  const began = performance.now();
-  await writeFile(startFile, '');
-  await eventually('both followers have every line', () => finished.tail && finished.endpoint, 300_000, 20);
-  tail.kill();
-  const rate = (at: number) => LINES / ((at - began) / 1000);
-  const tailRate = rate(finished.tail!);
-  const endpointRate = rate(finished.endpoint!);
+  /** Lines/s of tail -F and of the endpoint (with `query`) following one burst, in the same run. */
+  const throughput = async ({ name, startFile }: { name: string; startFile: string }, query = '') => {
+    const liveFile = path.join(root, 'pod', name, 'log', 'main.stdout.log');
+    const finished: Record<string, number> = {};
+    const tail = spawn('tail', ['-n', '+1', '-F', liveFile], { stdio: ['ignore', 'pipe', 'ignore'] });
+    countLines(tail.stdout, LINES, (at) => (finished.tail = at));
+    const request = follow(name, query);
+    requests.push(request);
+    request.on('response', (response) => countLines(response, LINES, (at) => (finished.endpoint = at)));
+    await sleep(1000);
+    const began = performance.now();
+    await writeFile(startFile, '');
+    await eventually('both followers have every line', () => finished.tail && finished.endpoint, 300_000, 20);
+    tail.kill();
+    const rate = (at: number) => LINES / ((at - began) / 1000);
+    return { tail: rate(finished.tail!), endpoint: rate(finished.endpoint!) };
+  };
+  const rates = await throughput(plain);
 
   let peak = await rssMb(agentPid);
   for (let i = 0; i < FOLLOWERS; i++) requests.push(follow('ticker'));
@@ -142,12 +153,21 @@ try {
     peak = Math.max(peak, await rssMb(agentPid));
   }
 
+  // Last: what stamping leaves in the heap does not count in the budget above.
+  const stampedRates = await throughput(stamped, '&timestamps=true');
+  const stampedRss = await rssMb(agentPid);
+
   console.log(`follow throughput, ${LINES} lines written by seq:`);
-  console.log(`  tail -F (baseline)     ${tailRate.toFixed(0)} lines/s`);
-  console.log(`  endpoint follow=true   ${endpointRate.toFixed(0)} lines/s`);
-  console.log(`  ratio                  ${(endpointRate / tailRate).toFixed(2)}× (goal ≥ 0.5×)`);
+  console.log(`  tail -F (baseline)     ${rates.tail.toFixed(0)} lines/s`);
+  console.log(`  endpoint follow=true   ${rates.endpoint.toFixed(0)} lines/s`);
+  console.log(`  ratio                  ${(rates.endpoint / rates.tail).toFixed(2)}× (goal ≥ 0.5×)`);
+  console.log(`with timestamps=true, another burst:`);
+  console.log(`  tail -F (baseline)     ${stampedRates.tail.toFixed(0)} lines/s`);
+  console.log(`  endpoint               ${stampedRates.endpoint.toFixed(0)} lines/s`);
+  console.log(`  ratio                  ${(stampedRates.endpoint / stampedRates.tail).toFixed(2)}×`);
+  console.log(`  agent RSS afterwards   ${stampedRss.toFixed(1)} MB`);
   console.log(`agent resident memory:`);
-  console.log(`  idle (2 pods)          ${idleRss.toFixed(1)} MB`);
+  console.log(`  idle (3 pods)          ${idleRss.toFixed(1)} MB`);
   console.log(`  ${FOLLOWERS} followers, peak    ${peak.toFixed(1)} MB (budget 120 MB)`);
 } finally {
   for (const request of requests) request.destroy();

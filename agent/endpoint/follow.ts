@@ -7,6 +7,8 @@ import { lastLines, streamFiles, type LogQuery } from './logs.js';
 
 const POLL_MS = 200;
 const CHUNK = 64 * 1024;
+/** A fast writer's backlog is sent in pieces of this size, so a follower's memory stays bounded. */
+const POLL_BYTES = 1024 * 1024;
 
 function readRange(fd: number, start: number, end = Infinity): Buffer {
   const parts: Buffer[] = [];
@@ -48,6 +50,7 @@ class StreamFollower {
   private next = 0;
   private pending: Buffer[] = [];
   ended = false;
+  behind = false;
   /** The stream's write-time index as it was at start(). */
   times = new WriteTimes([], []);
   private readonly onRotation = (rotation: Rotation) => {
@@ -96,12 +99,16 @@ class StreamFollower {
     });
   }
 
-  /** What was written since the last call (and moved to `.1` meanwhile, first). */
+  /**
+   * What was written since the last call (and moved to `.1` meanwhile, first), at most POLL_BYTES
+   * of the live file: `behind` says there is more to read at once.
+   */
   poll(): Promise<LogRead> {
     return withLogLock(this.live, () => {
       if (this.fd === undefined) return { data: Buffer.alloc(0), parts: [] };
-      const fresh = readRange(this.fd, this.offset);
+      const fresh = readRange(this.fd, this.offset, this.offset + POLL_BYTES);
       this.offset += fresh.length;
+      this.behind = fresh.length === POLL_BYTES;
       const data = Buffer.concat([...this.pending, fresh]);
       const read: LogRead = {
         data,
@@ -115,7 +122,7 @@ class StreamFollower {
       } catch {
         current = undefined;
       }
-      if (current !== fstatSync(this.fd).ino) {
+      if (!this.behind && current !== fstatSync(this.fd).ino) {
         // Not the live file any more; what it held has just been read.
         this.stop();
         this.ended = true;
@@ -293,7 +300,7 @@ export async function followLogs(
     for (const { follower, lines } of followers)
       await write(out, lines.first(await follower.start(follow), query));
     while (follow && !signal.aborted && followers.some(({ follower }) => !follower.ended)) {
-      await wake.next();
+      if (!followers.some(({ follower }) => follower.behind)) await wake.next();
       for (const { follower, lines } of followers) {
         if (!follower.ended) await write(out, lines.take(await follower.poll()));
       }

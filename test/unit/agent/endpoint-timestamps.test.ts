@@ -9,7 +9,7 @@ import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
 import { followLogs } from '../../../agent/endpoint/follow.js';
-import { firstLineSince, formatStamp, stampOf, withTimestamps } from '../../../agent/endpoint/log-stamps.js';
+import { firstLineSince, formatStamp, withTimestamps } from '../../../agent/endpoint/log-stamps.js';
 import type { LogQuery } from '../../../agent/endpoint/logs.js';
 import { LogRotator } from '../../../agent/process/log-rotation.js';
 import { WriteTimes } from '../../../agent/process/log-times.js';
@@ -29,15 +29,26 @@ test('a line is stamped from the part of the read it ends in', () => {
       { at: 5, base: 5, mtimeMs: 9000 },
     ],
   };
-  assert.equal(stampOf(read, times, 2), 1000, '"a\\n" ends at 2');
-  assert.equal(stampOf(read, times, 8), 2000, 'a line across two files: its end counts');
-  assert.equal(stampOf(read, times, 11), 3000);
-  assert.equal(stampOf(read, times, 13), 9000, 'not sampled yet: the live file mtime');
+  // "a\n" ends at 2; "bbbcc\n", across two files, at 8 (its end counts); "ee" is not sampled yet.
+  assert.equal(
+    withTimestamps(read, times, 0).toString(),
+    [
+      `${formatStamp(1000)} a`,
+      `${formatStamp(2000)} bbbcc`,
+      `${formatStamp(3000)} dd`,
+      `${formatStamp(9000)} ee`,
+    ].join('\n'),
+  );
+  assert.equal(withTimestamps(read, times, 8).toString(), `${formatStamp(3000)} dd\n${formatStamp(9000)} ee`);
   assert.equal(firstLineSince(read, times, 2000), 2);
+  assert.equal(firstLineSince(read, times, 2001), 8);
   assert.equal(firstLineSince(read, times, 9001), 13, 'nothing that new');
   const unknown = { data: Buffer.from('old\n'), parts: [{ at: 0, base: undefined, mtimeMs: 500 }] };
-  assert.equal(stampOf(unknown, times, 4), 500, 'a file older than the index: its own mtime');
-  assert.equal(withTimestamps(read, times, 8).toString(), `${formatStamp(3000)} dd\n${formatStamp(9000)} ee`);
+  assert.equal(
+    withTimestamps(unknown, times, 0).toString(),
+    `${formatStamp(500)} old\n`,
+    'a file older than the index: its own mtime',
+  );
   assert.equal(formatStamp(Date.UTC(2026, 11, 3, 16, 30, 0, 123)), '2026-12-03T16:30:00.123Z');
 });
 
