@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
+import { sign, X509Certificate } from 'node:crypto';
 import { chmod, mkdir, readFile, stat, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import https from 'node:https';
 import os from 'node:os';
@@ -214,9 +214,27 @@ test('no credentials, a token the API server does not know, or a malformed heade
   const invalid = await get(logs('team-a', 'printer'), { token: 'not-a-real-token' });
   assert.equal(invalid.status, 401);
   assert.match(invalid.body, /invalid bearer token/);
-  const expired = await get(logs('team-a', 'printer'), { token: `${readerToken}x` });
-  assert.equal(expired.status, 401);
+  const tampered = await get(logs('team-a', 'printer'), { token: `${readerToken}x` });
+  assert.equal(tampered.status, 401);
+  // Signed again with the cluster's key: accepted while valid, refused once expired.
+  const renewed = await get(logs('team-a', 'printer'), { token: await resigned(readerToken, 600) });
+  assert.equal(renewed.status, 200, renewed.body);
+  const expired = await get(logs('team-a', 'printer'), { token: await resigned(readerToken, -60) });
+  assert.equal(expired.status, 401, expired.body);
+  assert.match(expired.body, /invalid bearer token/);
 });
+
+/** The same service-account token expiring `expiresIn` seconds from now, signed with the cluster's key. */
+async function resigned(token: string, expiresIn: number): Promise<string> {
+  const [header = '', payload = ''] = token.split('.');
+  const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as Record<string, unknown>;
+  const now = Math.floor(Date.now() / 1000);
+  Object.assign(claims, { iat: now - 3600, nbf: now - 3600, exp: now + expiresIn });
+  const body = `${header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
+  const key = await readFile(path.join(cluster.state.dir, 'pki', 'sa.key'), 'utf8');
+  const signature = sign('sha256', Buffer.from(body), { key, dsaEncoding: 'ieee-p1363' });
+  return `${body}.${signature.toString('base64url')}`;
+}
 
 test('a ServiceAccount bound to seer-logs-reader reads logs in its namespace, and gets 403 in another', async () => {
   const reply = await get(logs('team-a', 'printer', 'main', 'stream=stdout'), { token: readerToken });
