@@ -14,7 +14,7 @@ import {
   PROTOCOL_V5,
   PROTOCOLS,
   type Status,
-} from './channel-frames.js';
+} from '../../common/channel-frames.js';
 import { parseExecStreamQuery, type ExecStreamOptions } from './exec-options.js';
 import { EXEC_PATH, execTarget, logExec } from './exec-route.js';
 import { authorizePod, type EndpointContext, type Route } from './routes.js';
