@@ -87,7 +87,11 @@ export function parseExecRequest(params: URLSearchParams, body: string): ExecReq
   } else command = params.getAll('command');
   const request: ExecRequest = {
     command: checkCommand(command),
-    timeoutSeconds: parseTimeout(json.timeout_seconds ?? params.get('timeout_seconds') ?? undefined),
+    timeoutSeconds: parseTimeout(
+      json.timeout_seconds !== undefined
+        ? json.timeout_seconds
+        : (params.get('timeout_seconds') ?? undefined),
+    ),
   };
   if (json.stdin !== undefined) {
     if (typeof json.stdin !== 'string')
