@@ -89,14 +89,18 @@ export function parseExecArguments(args: string[]): ExecArguments {
 
 export interface ExecTerminal {
   stdin: NodeJS.ReadableStream & Partial<Pick<ReadStream, 'isTTY' | 'setRawMode'>>;
-  stdout: NodeJS.WritableStream & Partial<Pick<WriteStream, 'isTTY' | 'columns' | 'rows'>>;
-  stderr: NodeJS.WritableStream & Partial<Pick<WriteStream, 'isTTY' | 'columns' | 'rows'>>;
+  stdout: NodeJS.WritableStream & Partial<Pick<WriteStream, 'isTTY' | 'columns' | 'rows' | 'getWindowSize'>>;
+  stderr: NodeJS.WritableStream & Partial<Pick<WriteStream, 'isTTY' | 'columns' | 'rows' | 'getWindowSize'>>;
 }
 
 /** The local terminal's size: of the first of stdout and stderr that is one. */
 function terminalSize(io: ExecTerminal): TerminalSize | undefined {
-  for (const stream of [io.stdout, io.stderr])
-    if (stream.isTTY && stream.columns && stream.rows) return { cols: stream.columns, rows: stream.rows };
+  for (const stream of [io.stdout, io.stderr]) {
+    if (!stream.isTTY) continue;
+    // Asked of the terminal now: on SIGWINCH the stream's own columns may not be updated yet.
+    const [cols, rows] = stream.getWindowSize?.() ?? [stream.columns, stream.rows];
+    if (cols && rows) return { cols, rows };
+  }
   return undefined;
 }
 
