@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { accessSync, constants, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, openSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -193,9 +193,19 @@ function startTerminal(
   });
   let exited = false;
   terminal.onData((data) => options.onOutput('stdout', Buffer.from(data as unknown as Uint8Array)));
+  // Linux ends reads of the terminal (EIO) as soon as the command's side closes, dropping what it
+  // wrote last; holding that side open too keeps the output readable until the exit is reported.
+  const ptsName = (terminal as unknown as { ptsName?: string }).ptsName;
+  let held: number | undefined;
+  try {
+    if (ptsName) held = openSync(ptsName, constants.O_RDWR | constants.O_NOCTTY);
+  } catch {
+    // gone already: nothing more to read either
+  }
   const done = new Promise<ExecExit>((resolve) =>
     terminal.onExit(({ exitCode, signal }) => {
       exited = true;
+      if (held !== undefined) closeSync(held);
       resolve(exitOf(exitCode, signal));
     }),
   );

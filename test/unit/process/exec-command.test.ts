@@ -131,3 +131,17 @@ test('as the container user, with its groups only', { skip: !asRoot && 'needs ro
   await terminal.done;
   assert.equal(output.trim(), String(nobody.identity?.gid));
 });
+
+test("a terminal's last output reaches the reader before its exit", async () => {
+  for (let run = 0; run < 10; run += 1) {
+    let output = '';
+    const exec = startExec(['sh', '-c', 'seq 1 3000; echo end-marker'], context, {
+      stdin: false,
+      tty: { cols: 80, rows: 24 },
+      onOutput: (_stream, chunk) => (output += chunk.toString()),
+    });
+    assert.ok('pid' in exec);
+    assert.equal((await exec.done).exitCode, 0);
+    assert.match(output, /3000\r\nend-marker\r\n$/, `run ${run}`);
+  }
+});
