@@ -82,10 +82,14 @@ export function execRoute(context: EndpointContext): Route {
       const exec = parseExecRequest(url.searchParams, await readBody(request));
       const target = await execTarget(context, namespace, name, container);
       logExec(context, user, params, exec.command, 'run');
+      // A client that goes away takes its command with it.
+      const gone = new AbortController();
+      response.once('close', () => gone.abort());
       const result = await runExec(exec.command, target, {
         stdin: exec.stdin,
         timeoutMs: exec.timeoutSeconds * 1000,
         maxOutputBytes: MAX_OUTPUT_BYTES,
+        signal: gone.signal,
       });
       response.writeHead(200, { 'content-type': 'application/json' });
       response.end(

@@ -276,12 +276,13 @@ export interface ExecResult extends ExecExit {
 
 /**
  * Runs `argv` to its end with `stdin` as its input, keeping up to `maxOutputBytes` of each of
- * stdout and stderr; after `timeoutMs` the command and everything it started are killed.
+ * stdout and stderr; after `timeoutMs`, or when `signal` aborts (nobody waits for the result any
+ * more), the command and everything it started are killed.
  */
 export async function runExec(
   argv: string[],
   context: ExecutionContext,
-  options: { stdin?: string; timeoutMs: number; maxOutputBytes: number },
+  options: { stdin?: string; timeoutMs: number; maxOutputBytes: number; signal?: AbortSignal },
 ): Promise<ExecResult> {
   const output = {
     stdout: new BoundedOutput(options.maxOutputBytes),
@@ -312,9 +313,13 @@ export async function runExec(
     timedOut = true;
     started.kill();
   }, options.timeoutMs);
+  const abandon = (): void => started.kill();
+  options.signal?.addEventListener('abort', abandon);
+  if (options.signal?.aborted) abandon();
   try {
     return result(await started.done, timedOut);
   } finally {
     clearTimeout(timer);
+    options.signal?.removeEventListener('abort', abandon);
   }
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
@@ -362,6 +362,36 @@ test('a timeout kills the command and everything it started', async () => {
   const pids = reply.stdout.trim().split('\n').map(Number);
   assert.equal(pids.length, 2);
   for (const pid of pids) await eventually(`sleep ${pid} gone`, () => !alive(pid));
+});
+
+/** The pids whose command line is exactly `argv`. */
+async function pidsRunning(argv: string[]): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline === `${argv.join('\0')}\0` && alive(Number(entry))) pids.push(Number(entry));
+  }
+  return pids;
+}
+
+test('a POST whose client goes away kills its command', async () => {
+  const outgoing = https.request({
+    host: '127.0.0.1',
+    port,
+    method: 'POST',
+    path: execPath('shell'),
+    ca,
+    headers: { authorization: `Bearer ${runnerToken}`, 'content-type': 'application/json' },
+  });
+  outgoing.on('error', () => {});
+  outgoing.end(JSON.stringify({ command: ['sleep', '1003'] }));
+  const [pid] = await eventually('the command running', async () => {
+    const pids = await pidsRunning(['sleep', '1003']);
+    return pids.length === 1 ? pids : undefined;
+  });
+  outgoing.destroy();
+  await eventually(`sleep ${pid ?? 0} gone`, () => pid !== undefined && !alive(pid));
 });
 
 test('who may exec: create on seerpods/exec; every refusal says why', async () => {
