@@ -125,6 +125,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
       layout,
       appLogRoot: config.app_log_root,
       logger: logger.child({ part: 'endpoint' }),
+      hostContainer: (namespace, pod, container) => pods?.hostContainer(namespace, pod, container),
       metrics,
     });
     const port = await endpoint.listen();

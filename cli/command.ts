@@ -2,7 +2,8 @@
 export interface Command {
   name: string;
   summary: string;
-  run(args: string[]): Promise<void>;
+  /** Resolves with the exit code, when not 0. */
+  run(args: string[]): Promise<void | number>;
 }
 
 /** Wrong arguments: printed without a stack trace, exit code 2. */

@@ -3,6 +3,7 @@ import { UsageError, type Command } from './command.js';
 import { clusterCommand } from './commands/cluster.js';
 import { convertCommand } from './commands/convert.js';
 import { demoCommand } from './commands/demo.js';
+import { execCommand } from './commands/exec.js';
 import { logsCommand } from './commands/logs.js';
 import { nodeCommand } from './commands/node.js';
 import { packageCommand } from './commands/package.js';
@@ -14,6 +15,7 @@ const commands: Command[] = [
   nodeCommand,
   rolloutCommand,
   logsCommand,
+  execCommand,
   convertCommand,
   demoCommand,
 ];
@@ -35,8 +37,7 @@ async function main(argv: string[]): Promise<number> {
     return name === undefined || name === 'help' || name === '--help' ? 0 : 2;
   }
   try {
-    await command.run(args);
-    return 0;
+    return (await command.run(args)) ?? 0;
   } catch (error) {
     if (error instanceof UsageError) {
       console.error(error.message);

@@ -1,8 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Container, SeerPod } from '../../api/types.js';
 import { isNotFound } from '../../kube/errors.js';
 import type { SeerClient } from '../../kube/seer-client.js';
+import type { ContainerStatus, ProcessSpec } from '../process/index.js';
 import type { HostLayout } from '../pods/layout.js';
 import { Refusal, type Authenticator, type UserInfo } from './auth.js';
 
@@ -18,6 +20,14 @@ export interface EndpointContext {
   /** Applications' own logs, <appLogRoot>/<app label>; none when unset. */
   appLogRoot?: string;
   logger: Logger;
+  /** A container this host runs, by namespace, pod and name; none when the agent runs no pods yet. */
+  hostContainer?: (namespace: string, pod: string, container: string) => HostContainer | undefined;
+}
+
+/** What the agent knows of a container it runs: how its processes are started, and its status. */
+export interface HostContainer {
+  spec: ProcessSpec;
+  status: ContainerStatus;
 }
 
 /** One request, authenticated, matched to a route. */
@@ -30,10 +40,24 @@ export interface RouteRequest {
   params: string[];
 }
 
+/** One request to upgrade the connection (a WebSocket), authenticated, matched to a route. */
+export interface UpgradeRequest {
+  request: IncomingMessage;
+  socket: Duplex;
+  head: Buffer;
+  url: URL;
+  user: UserInfo;
+  params: string[];
+}
+
 export interface Route {
   method: string;
   path: RegExp;
   handle(request: RouteRequest): Promise<void>;
+  /** Takes over the connection of a GET asking to upgrade; refuses (throws) before it upgrades. */
+  upgrade?(request: UpgradeRequest): Promise<void>;
+  /** Ends what the route holds beyond its requests (upgraded connections) when the endpoint closes. */
+  close?(): void;
 }
 
 /** The pod from the API server, refused unless it is bound to this node. */

@@ -23,6 +23,7 @@ import {
   type PodEntry,
   type PodHook,
 } from './hooks/index.js';
+import type { HostContainer } from '../endpoint/routes.js';
 import type { SupervisedContainer } from '../metrics/agent-metrics.js';
 import type { HostLayout } from './layout.js';
 import { readAllPodRecords, writePodRecord, type PodRecord } from './pod-record.js';
@@ -164,6 +165,12 @@ export class PodManager {
         };
       }),
     );
+  }
+
+  /** One container this host runs, if its pod got that far: its process spec and its status now. */
+  hostContainer(namespace: string, pod: string, container: string): HostContainer | undefined {
+    const supervisor = this.pods.get(`${namespace}/${pod}`)?.supervisors.get(container);
+    return supervisor && { spec: supervisor.spec, status: supervisor.status() };
   }
 
   /**

@@ -4,14 +4,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileSize, logTail, openLogFiles, type LogPaths } from './log-files.js';
 import { isRunning, readProcStat } from './proc.js';
 import { foregroundScript, SHELL } from './shell.js';
-import type { UserIdentity } from './user.js';
+import type { ExecutionContext } from './execution-context.js';
 import { WatchedProcess } from './watched-process.js';
 
 /** Everything needed to run one of a container's commands. */
-export interface CommandContext {
-  directory: string;
-  env: Record<string, string>;
-  identity: UserIdentity | undefined;
+export interface CommandContext extends ExecutionContext {
   logs: LogPaths;
 }
 

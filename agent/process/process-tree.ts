@@ -112,3 +112,29 @@ export class ProcessTable {
     return usage;
   }
 }
+
+function signal(pid: number, name: NodeJS.Signals): boolean {
+  try {
+    process.kill(pid, name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Kills `root` and every descendant, including those in other process groups or sessions (a
+ * shell's jobs, daemons that setsid). Each one found is stopped first, so that none can fork or
+ * be reparented away before the rest are found; once a pass over /proc finds no new one, all are
+ * SIGKILLed. Returns how many processes were killed.
+ */
+export function killProcessTree(root: number): number {
+  const stopped = new Set<number>();
+  for (let pass = 0; pass < 20; pass += 1) {
+    const found = new ProcessTable().tree(root).filter((pid) => !stopped.has(pid));
+    if (found.length === 0) break;
+    for (const pid of found) if (signal(pid, 'SIGSTOP')) stopped.add(pid);
+  }
+  for (const pid of stopped) signal(pid, 'SIGKILL');
+  return stopped.size;
+}

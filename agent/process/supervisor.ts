@@ -3,6 +3,7 @@ import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import { DEFAULT_BACKOFF, DueRestart, RestartBackoff, type BackoffSettings } from './backoff.js';
 import { processEnvironment } from './environment.js';
+import { executionContext } from './execution-context.js';
 import { adoptRunning, planAdoption, recordedProcessAlive, type Adoption } from './adoption.js';
 import {
   describeCommandResult,
@@ -51,7 +52,6 @@ import {
   type SupervisorEvent,
 } from './supervisor-states.js';
 import { terminatedState, type ExitCause } from './termination.js';
-import { resolveUser, type UserIdentity } from './user.js';
 import { WatchedProcess, type ExitInfo } from './watched-process.js';
 
 export interface SupervisorOptions {
@@ -256,20 +256,11 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
 
   private async commandContext(): Promise<CommandContext> {
     if (this.context) return this.context;
-    let identity: UserIdentity | undefined;
-    if (this.spec.user) {
-      try {
-        identity = await resolveUser(this.spec.user);
-      } catch (error) {
-        throw new StartFailure('StartError', errorMessage(error));
-      }
+    try {
+      this.context = { ...(await executionContext(this.spec)), logs: this.logs };
+    } catch (error) {
+      throw new StartFailure('StartError', errorMessage(error));
     }
-    this.context = {
-      directory: path.resolve(this.spec.directory),
-      env: processEnvironment(this.spec.env, identity),
-      identity,
-      logs: this.logs,
-    };
     return this.context;
   }
 

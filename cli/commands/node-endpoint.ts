@@ -1,4 +1,5 @@
 import https from 'node:https';
+import WebSocket from 'ws';
 import type { SeerNode, SeerPod } from '../../api/types.js';
 import { connectionFromKubeconfig, inClusterConnection, type Connection } from '../../kube/rest.js';
 import type { SeerClient } from '../../kube/seer-client.js';
@@ -69,5 +70,42 @@ export function fetchLog(
       },
     );
     request.on('error', reject);
+  });
+}
+
+/**
+ * Opens a WebSocket to the node's agent with the caller's credentials, offering `protocols`;
+ * resolves once it is open, or rejects with the agent's refusal (`403: user … cannot …`).
+ */
+export function openNodeSocket(
+  connection: Connection,
+  endpoint: { host: string; port: number; ca: string },
+  urlPath: string,
+  protocols: string[],
+): Promise<WebSocket> {
+  const host = endpoint.host.includes(':') ? `[${endpoint.host}]` : endpoint.host;
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(`wss://${host}:${endpoint.port}${urlPath}`, protocols, {
+      ca: endpoint.ca,
+      cert: connection.cert,
+      key: connection.key,
+      headers: connection.token ? { authorization: `Bearer ${connection.token}` } : {},
+    });
+    socket.once('open', () => {
+      socket.off('error', reject);
+      resolve(socket);
+    });
+    socket.once('error', reject);
+    socket.once('unexpected-response', (request, response) => {
+      socket.off('error', reject);
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => {
+        request.destroy();
+        reject(new Error(`${response.statusCode ?? 0}: ${body.trim()}`));
+      });
+      response.on('error', reject);
+    });
   });
 }

@@ -17,7 +17,7 @@ import { SeerClient } from '../../kube/seer-client.js';
 import { eventually, startAgentProcess, type AgentProcess } from '../support/agent.js';
 import { runCommand, startTestCluster, type TestCluster } from '../support/control-plane.js';
 import { makePackage, seerPod } from '../support/pods.js';
-import { applyChartUserRoles } from '../support/endpoint-users.js';
+import { applyChartUserRoles, userKubeconfig as sharedUserKubeconfig } from '../support/endpoint-users.js';
 
 const NODE = 'ep';
 
@@ -344,31 +344,9 @@ test('the serving certificate survives an agent restart', async () => {
   assert.equal(reply.body, 'out 20\n');
 });
 
-/** A kubeconfig for the test cluster with these user credentials. */
-async function userKubeconfig(name: string, user: Record<string, string>): Promise<string> {
-  const connection = connectionFromKubeconfig(cluster.kubeconfig);
-  const file = path.join(work, `${name}.kubeconfig`);
-  await writeFile(
-    file,
-    JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [
-        {
-          name: 'test',
-          cluster: {
-            server: connection.server,
-            'certificate-authority-data': connection.ca?.toString('base64'),
-          },
-        },
-      ],
-      users: [{ name, user }],
-      contexts: [{ name, context: { cluster: 'test', user: name, namespace: 'team-a' } }],
-      'current-context': name,
-    }),
-  );
-  return file;
-}
+/** A kubeconfig for the test cluster with these user credentials, in team-a. */
+const userKubeconfig = (name: string, user: Record<string, string>): Promise<string> =>
+  sharedUserKubeconfig(cluster, work, name, user, 'team-a');
 
 /** Runs `seer logs ARGS` in-process; resolves with what it printed. */
 async function seerLogs(kubeconfig: string, ...args: string[]): Promise<string> {

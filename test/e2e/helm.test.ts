@@ -183,7 +183,10 @@ describe('the chart against a real control plane', () => {
         { apiGroups: ['seer.io'], resources: ['seerpods'], verbs: ['get', 'list'] },
         { apiGroups: ['seer.io'], resources: ['seerdeployments'], verbs: ['get'] },
       ],
-      'seer-exec': [{ apiGroups: ['seer.io'], resources: ['seerpods/exec'], verbs: ['create'] }],
+      'seer-exec': [
+        { apiGroups: ['seer.io'], resources: ['seerpods/exec'], verbs: ['create'] },
+        { apiGroups: ['seer.io'], resources: ['seerpods'], verbs: ['get'] },
+      ],
       'seer-node-reader': [
         { apiGroups: ['seer.io'], resources: ['seernodes'], verbs: ['get', 'list', 'watch'] },
       ],

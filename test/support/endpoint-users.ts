@@ -31,3 +31,35 @@ export async function nodeKubeconfig(
   await writeFile(file, await addNode(rest, node, { server: connection.server, caData: connection.ca }));
   return file;
 }
+
+/** A kubeconfig for the test cluster with these user credentials, written to `dir`; returns the file. */
+export async function userKubeconfig(
+  cluster: TestCluster,
+  dir: string,
+  name: string,
+  user: Record<string, string>,
+  namespace: string,
+): Promise<string> {
+  const connection = connectionFromKubeconfig(cluster.kubeconfig);
+  const file = path.join(dir, `${name}.kubeconfig`);
+  await writeFile(
+    file,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [
+        {
+          name: 'test',
+          cluster: {
+            server: connection.server,
+            'certificate-authority-data': connection.ca?.toString('base64'),
+          },
+        },
+      ],
+      users: [{ name, user }],
+      contexts: [{ name, context: { cluster: 'test', user: name, namespace } }],
+      'current-context': name,
+    }),
+  );
+  return file;
+}
