@@ -46,6 +46,12 @@ export interface ContainerCommands {
   stop?: string;
   reload?: string;
   restart?: string;
+  /** Runs to completion before every start; its failure is a start failure. */
+  pre_start?: string;
+  /** Runs once the program has started; the container is ready only after it succeeded. */
+  post_start?: string;
+  /** Runs first whenever the program is stopped, within its grace period. */
+  pre_stop?: string;
 }
 
 /** foreground: the start process is the program (systemd Type=simple); forking: it daemonizes. */
@@ -122,6 +128,9 @@ export interface Container {
   readiness_probe?: Probe;
   stop_timeout_seconds?: number;
   restart_policy?: RestartPolicy;
+  /** Automatic restarts allowed within restart_window_seconds before the container is given up on. */
+  max_restarts?: number;
+  restart_window_seconds?: number;
   user?: string;
   /** Absolute directory to deploy into instead of ${ROOT_DIR}/pod/{pod}/container/{container}. */
   deployment_dir?: string;

@@ -13,7 +13,15 @@ export type PackageContainerFields = Pick<Container, 'commands' | 'mode' | 'pid_
 /** Defaults a package carries for the containers that run it; the pod spec overrides them. */
 export type PackageMetadata = Partial<PackageContainerFields>;
 
-const COMMAND_NAMES: readonly (keyof ContainerCommands)[] = ['start', 'stop', 'reload', 'restart'];
+const COMMAND_NAMES: readonly (keyof ContainerCommands)[] = [
+  'start',
+  'stop',
+  'reload',
+  'restart',
+  'pre_start',
+  'post_start',
+  'pre_stop',
+];
 const TOP_LEVEL_FIELDS: readonly (keyof PackageMetadata)[] = ['commands', 'mode', 'pid_file', 'ports'];
 const PORT_FIELDS: readonly (keyof ContainerPort)[] = ['name', 'container_port', 'protocol'];
 const PORT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -82,8 +90,7 @@ function validate(text: string): PackageMetadata {
 }
 
 function validateCommands(value: unknown): ContainerCommands {
-  if (!isRecord(value))
-    throw new MetadataError('commands must be a mapping of start, stop, reload and restart');
+  if (!isRecord(value)) throw new MetadataError(`commands must be a mapping of ${COMMAND_NAMES.join(', ')}`);
   refuseUnknownFields(value, COMMAND_NAMES, 'commands: ');
   const commands: ContainerCommands = {};
   for (const name of COMMAND_NAMES) {

@@ -8,7 +8,7 @@ import type {
   SeerPod,
   SeerPodStatus,
 } from '../../api/types.js';
-import type { ContainerStatus } from '../process/index.js';
+import { TerminatedReason, type ContainerStatus } from '../process/index.js';
 
 /** Why a pod is not running its containers yet (pulling, waiting for a component, refused package…). */
 export interface Preparation {
@@ -43,6 +43,8 @@ const bool = (value: boolean): ConditionStatus => (value ? CONDITION_STATUS.True
 
 /** Running, Succeeded or Failed once every container has been handed to its supervisor. */
 function runningPhase(containers: ContainerStatus[]): PodPhase {
+  // A container given up on (max_restarts) fails its pod, as systemd's unit enters failed.
+  if (containers.some(gaveUp)) return POD_PHASE.Failed;
   const finished = containers.every((c) => c.state.terminated);
   if (finished) {
     return containers.every((c) => c.state.terminated?.exit_code === 0)
@@ -55,9 +57,20 @@ function runningPhase(containers: ContainerStatus[]): PodPhase {
   return everStarted ? POD_PHASE.Running : POD_PHASE.Pending;
 }
 
+function gaveUp(container: ContainerStatus): boolean {
+  const reason = container.state.terminated?.reason ?? container.state.waiting?.reason;
+  return reason === TerminatedReason.RestartLimitReached;
+}
+
 /** The first container problem worth a person's attention (CrashLoopBackOff, StartError…). */
 function containerProblem(containers: ContainerStatus[]): Preparation | undefined {
   for (const c of containers) {
+    const terminated = c.state.terminated;
+    if (terminated && gaveUp(c))
+      return {
+        reason: TerminatedReason.RestartLimitReached,
+        message: `${c.name}: ${terminated.message ?? ''}`,
+      };
     const waiting = c.state.waiting;
     if (waiting?.reason && !['ContainerCreating', 'Starting'].includes(waiting.reason)) {
       return { reason: waiting.reason, message: `${c.name}: ${waiting.message ?? waiting.reason}` };

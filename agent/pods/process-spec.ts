@@ -54,6 +54,9 @@ export function processSpec(
       stop: container.commands?.stop,
       reload: container.commands?.reload,
       restart: container.commands?.restart,
+      pre_start: container.commands?.pre_start,
+      post_start: container.commands?.post_start,
+      pre_stop: container.commands?.pre_stop,
     },
     mode: container.mode ?? 'foreground',
     pid_file: container.pid_file,
@@ -62,6 +65,14 @@ export function processSpec(
     ports,
     stop_timeout_seconds: container.stop_timeout_seconds ?? 30,
     restart_policy: container.restart_policy ?? 'always',
+    ...(container.max_restarts === undefined
+      ? {}
+      : {
+          restart_limit: {
+            max: container.max_restarts,
+            windowSeconds: container.restart_window_seconds ?? 300,
+          },
+        }),
     liveness_probe: container.liveness_probe,
     readiness_probe: container.readiness_probe,
     log_dir: layout.logDir(podName),

@@ -15,7 +15,7 @@ export interface CommandContext extends ExecutionContext {
 /** Why a process could not be started; `reason` becomes the waiting reason in the status. */
 export class StartFailure extends Error {
   constructor(
-    readonly reason: 'StartError' | 'PidFileMissing',
+    readonly reason: 'StartError' | 'PidFileMissing' | 'PreStartError',
     message: string,
   ) {
     super(message);

@@ -4,7 +4,15 @@ export interface ProcessSpec {
   name: string;
   /** Working directory (the container directory); relative commands resolve inside it. */
   directory: string;
-  commands: { start: string; stop?: string; reload?: string; restart?: string };
+  commands: {
+    start: string;
+    stop?: string;
+    reload?: string;
+    restart?: string;
+    pre_start?: string;
+    post_start?: string;
+    pre_stop?: string;
+  };
   /** `forking`: the start command daemonizes and exits 0; the daemon's pid is read from `pid_file`. */
   mode: 'foreground' | 'forking';
   /** Relative to `directory`, or absolute. Required in forking mode. */
@@ -17,6 +25,8 @@ export interface ProcessSpec {
   ports: Record<string, number>;
   stop_timeout_seconds: number;
   restart_policy: 'always' | 'on_failure' | 'never';
+  /** Automatic restarts allowed within `windowSeconds`; the next failure gives up. None: no limit. */
+  restart_limit?: { max: number; windowSeconds: number };
   liveness_probe?: Probe;
   readiness_probe?: Probe;
   /** Directory for `<name>.stdout.log` and `<name>.stderr.log`. */

@@ -24,6 +24,8 @@ export interface PersistedContainer {
   state: ContainerState;
   last_state?: ContainerState;
   backoff: { failures: number; next_restart_at?: string };
+  /** Automatic restarts within the restart limit's window (see RestartLimit). */
+  recent_restarts?: string[];
 }
 
 /** Written with a temporary file and a rename, so a reader (or a crash) never sees half a file. */

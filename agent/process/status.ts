@@ -29,6 +29,10 @@ export const WaitingReason = {
   StartError: 'StartError',
   /** The forking start command succeeded but its pid file never named a running process. */
   PidFileMissing: 'PidFileMissing',
+  /** The pre_start command failed. */
+  PreStartError: 'PreStartError',
+  /** The start failed once more than max_restarts allow: not retried. */
+  RestartLimitReached: 'RestartLimitReached',
 } as const;
 
 export const TerminatedReason = {
@@ -42,6 +46,10 @@ export const TerminatedReason = {
   Signal: 'Signal',
   /** Killed by the supervisor after its liveness probe failed `failure_threshold` times. */
   LivenessProbeFailed: 'LivenessProbeFailed',
+  /** Stopped by the supervisor because its post_start command failed. */
+  PostStartHookError: 'PostStartHookError',
+  /** Ended once more than max_restarts allow: not restarted (the exit is in exit_code and message). */
+  RestartLimitReached: 'RestartLimitReached',
   /** Ended by a stop or restart the supervisor was asked for. */
   Stopped: 'Stopped',
   /** Exited, but the exit code cannot be known: it was not a child of this agent. */

@@ -20,6 +20,8 @@ export type SupervisorEvent =
   | 'run'
   /** The liveness probe failed: the stop sequence runs, then the restart policy applies to the exit. */
   | 'liveness-failed'
+  /** The post_start command failed: the stop sequence runs, then the restart policy applies. */
+  | 'post-start-failed'
   /** stop() or restart() begins the stop sequence. */
   | 'stop'
   /** The process ended during the stop sequence, which decides what follows. */
@@ -77,6 +79,7 @@ export const TRANSITIONS: Readonly<Record<SupervisorEvent, Rule>> = {
   'launch-daemon': { from: NOT_RUNNING, to: 'starting', persist: false, notify: true, logs: 'rotate' },
   run: { from: ENDED_FROM, to: 'running', persist: true, notify: 'unless-detached', logs: 'rotate' },
   'liveness-failed': { from: ['running'], to: 'running', persist: false, notify: true },
+  'post-start-failed': { from: ['running'], to: 'running', persist: false, notify: true },
   stop: { from: ['running'], to: 'stopping', persist: false, notify: true },
   'end-while-stopping': { from: ['stopping'], to: 'stopping', persist: true, notify: true },
   'end-for-restart-command': { from: ['running'], to: 'starting', persist: true, notify: true },

@@ -21,6 +21,7 @@ import {
   LogRotator,
   type LogRotationSettings,
 } from './log-rotation.js';
+import { runHook } from './lifecycle-hooks.js';
 import { ProbeWorker } from './probe-worker.js';
 import type { ProbeResult, ProbeTarget } from './probes.js';
 import { killGroupRemnants } from './proc.js';
@@ -31,6 +32,7 @@ import {
   RestartCommandWindow,
   runRestartCommand,
 } from './restart-command.js';
+import { RestartLimit } from './restart-limit.js';
 import type { ProcessSpec } from './spec.js';
 import { readStateFile, writeStateFile, type PersistedContainer } from './state-file.js';
 import {
@@ -97,6 +99,7 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
   private readonly logger: Logger;
   private readonly logs: LogPaths;
   private readonly backoff: RestartBackoff;
+  private readonly restartLimit: RestartLimit;
   private readonly rotator: LogRotator;
   private readonly logRotation: LogRotationSettings;
   private readonly startTimeoutMs: number;
@@ -115,6 +118,8 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
   private lastState: ContainerState | undefined;
   private restartCount = 0;
   private ready = false;
+  /** The run whose post_start command has not finished yet: not ready until it has. */
+  private postStarting: WatchedProcess | undefined;
   private readonly dueRestart = new DueRestart();
   private probes: ProbeWorker[] = [];
   private context: CommandContext | undefined;
@@ -131,6 +136,7 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
     this.logger = (options.logger ?? silentLogger).child({ container: spec.name });
     this.logs = logPaths(spec.log_dir, spec.name);
     this.backoff = new RestartBackoff({ ...DEFAULT_BACKOFF, ...options.backoff });
+    this.restartLimit = new RestartLimit(spec.restart_limit);
     this.logRotation = { ...DEFAULT_LOG_ROTATION, ...options.logRotation };
     this.rotator = new LogRotator([this.logs.stdout, this.logs.stderr], this.logRotation, this.logger);
     this.startTimeoutMs = options.startTimeoutMs ?? 60_000;
@@ -227,7 +233,7 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
   status(): ContainerStatus {
     const status: ContainerStatus = {
       name: this.spec.name,
-      ready: this.ready && this.run !== undefined,
+      ready: this.ready && this.run !== undefined && this.postStarting === undefined,
       started: this.run !== undefined,
       restart_count: this.restartCount,
       state: structuredClone(this.state),
@@ -290,6 +296,11 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
     let launched: Launched;
     try {
       const context = await this.commandContext();
+      const preStart = this.spec.commands.pre_start;
+      if (preStart) {
+        const failure = await runHook('pre_start', preStart, context, this.commandTimeoutMs);
+        if (failure) throw new StartFailure('PreStartError', failure);
+      }
       if (this.spec.mode === 'forking') {
         if (!this.spec.pid_file) throw new StartFailure('StartError', 'forking mode needs a pid_file');
         launched = await launchForking(this.spec.commands.start, context, {
@@ -321,7 +332,23 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
     }
     void run.exited.then((exit) => this.onExit(run, exit));
     this.startProbes(run);
+    const postStart = this.spec.commands.post_start;
+    if (postStart) this.postStarting = run;
     this.enter('run', { state: this.runningState(run), lastState });
+    if (postStart) void this.postStart(run, postStart);
+  }
+
+  /** Runs post_start for `run`; its failure stops the run, and the restart policy applies. */
+  private async postStart(run: WatchedProcess, command: string): Promise<void> {
+    const failure = await runHook('post_start', command, await this.commandContext(), this.commandTimeoutMs);
+    if (this.postStarting !== run) return;
+    this.postStarting = undefined;
+    if (!failure) {
+      this.notify();
+      return;
+    }
+    this.logger.warn({ pid: run.pid, hook: failure }, 'post_start failed; stopping');
+    void this.serial(() => this.killFor(run, { kind: 'post-start', message: failure, steps: [] }));
   }
 
   private runningState(run: WatchedProcess): ContainerState {
@@ -358,6 +385,7 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
   /** What outlives a process: counts, the last termination, the backoff sequence. */
   private restore(saved: PersistedContainer): void {
     this.restartCount = saved.restart_count;
+    this.restartLimit.restore(saved.recent_restarts);
     this.lastState = saved.last_state;
     this.backoff.failures = saved.backoff.failures;
     this.execs = saved.execs ?? true;
@@ -404,6 +432,7 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
   private onExit(run: WatchedProcess, exit: ExitInfo): void {
     if (run !== this.run) return;
     this.run = undefined;
+    this.postStarting = undefined;
     this.stopProbes();
     this.ready = false;
     // Whatever the process started and left in its group goes with it, as a container's processes would.
@@ -446,6 +475,14 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
       this.enter('finish', { state: { terminated } });
       return;
     }
+    if (!this.restartLimit.allow()) {
+      const message = `${terminated.message ?? terminated.reason ?? 'ended'}; ${this.restartLimit.describe()}`;
+      this.logger.warn({ message }, 'restart limit reached');
+      this.enter('finish', {
+        state: { terminated: { ...terminated, reason: TerminatedReason.RestartLimitReached, message } },
+      });
+      return;
+    }
     this.scheduleRestart(next.delayMs, { lastState: { terminated }, state: { terminated } });
   }
 
@@ -458,6 +495,12 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
     const next = afterStartFailure(this.spec.restart_policy, () => this.backoff.next(undefined));
     if (next.event === 'give-up') {
       this.enter('give-up', { state: { waiting: { reason: failure.reason, message: failure.message } } });
+      return;
+    }
+    if (!this.restartLimit.allow()) {
+      const message = `${failure.reason}: ${failure.message}; ${this.restartLimit.describe()}`;
+      this.logger.warn({ message }, 'restart limit reached');
+      this.enter('give-up', { state: { waiting: { reason: WaitingReason.RestartLimitReached, message } } });
       return;
     }
     this.scheduleRestart(next.delayMs, {
@@ -538,16 +581,24 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
   private async killForLiveness(run: WatchedProcess, result: ProbeResult): Promise<void> {
     if (run !== this.run || this.phase !== 'running' || this.detached) return;
     const threshold = this.spec.liveness_probe?.failure_threshold ?? 3;
-    const cause: ExitCause = {
+    this.logger.warn({ pid: run.pid, probe: result.message }, 'liveness probe failed; restarting');
+    await this.killFor(run, {
       kind: 'liveness',
       message: `liveness probe failed ${threshold} time${threshold === 1 ? '' : 's'} in a row: ${result.message}`,
       steps: [],
-    };
-    this.logger.warn({ pid: run.pid, probe: result.message }, 'liveness probe failed; restarting');
+    });
+  }
+
+  /** Runs the stop sequence on a run that failed a check; its exit then goes to the restart policy. */
+  private async killFor(
+    run: WatchedProcess,
+    cause: Extract<ExitCause, { kind: 'liveness' | 'post-start' }>,
+  ): Promise<void> {
+    if (run !== this.run || this.phase !== 'running' || this.detached) return;
     this.exitCause = cause;
     this.stopProbes();
     this.ready = false;
-    this.enter('liveness-failed');
+    this.enter(cause.kind === 'liveness' ? 'liveness-failed' : 'post-start-failed');
     await this.terminate(run, cause.steps);
   }
 
@@ -585,13 +636,22 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
   private async endProcess(run: WatchedProcess, steps: string[]): Promise<void> {
     const graceMs = this.spec.stop_timeout_seconds * 1000;
     const began = Date.now();
+    const preStop = this.spec.commands.pre_stop;
+    if (preStop) {
+      steps.push('pre_stop');
+      const failure = await runHook('pre_stop', preStop, await this.commandContext(), graceMs);
+      if (failure) this.logger.warn({ hook: failure }, 'pre_stop failed; stopping all the same');
+      // It may have ended the program itself.
+      if (await this.waitGone(run, 0)) return;
+    }
     const stopCommand = this.spec.commands.stop;
     if (stopCommand) {
       steps.push('stop command');
       try {
-        const result = await runCommand(stopCommand, await this.commandContext(), graceMs);
+        const left = Math.max(0, began + graceMs - Date.now());
+        const result = await runCommand(stopCommand, await this.commandContext(), left);
         if (result.timedOut || result.code !== 0) {
-          this.logger.warn(describeCommandResult('stop', result, graceMs));
+          this.logger.warn(describeCommandResult('stop', result, left));
         }
       } catch (error) {
         this.logger.warn({ err: error }, 'stop command could not run');
@@ -691,6 +751,8 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
       state: this.state,
       backoff: { failures: this.backoff.failures },
     };
+    const recent = this.restartLimit.recent();
+    if (recent.length > 0) saved.recent_restarts = recent;
     if (run) {
       saved.pid = run.pid;
       saved.proc_start_time = run.startTime;

@@ -8,6 +8,8 @@ export type ExitCause =
   /** We stopped it (stop or restart request); `steps` lists what the stop sequence did. */
   | { kind: 'stopped'; message: string; steps: string[] }
   | { kind: 'liveness'; message: string; steps: string[] }
+  /** Its post_start command failed. */
+  | { kind: 'post-start'; message: string; steps: string[] }
   /** It ended while a restart command was at work: expected, not a crash. */
   | { kind: 'restart-command' };
 
@@ -60,7 +62,11 @@ export function terminatedState(
           : `restart command: ${how}`;
       return state;
     case 'liveness':
-      state.reason = TerminatedReason.LivenessProbeFailed;
+    case 'post-start':
+      state.reason =
+        cause.kind === 'liveness'
+          ? TerminatedReason.LivenessProbeFailed
+          : TerminatedReason.PostStartHookError;
       state.message = `${cause.message}; ${how}${cause.steps.length > 0 ? ` (after ${cause.steps.join(', ')})` : ''}`;
       return state;
     case 'exited':

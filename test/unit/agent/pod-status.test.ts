@@ -126,3 +126,23 @@ test('a condition keeps its transition time while its status stays the same', ()
   assert.equal(condition(flipped, 'Ready')?.last_transition_time, '2026-01-01T00:09:00Z');
   assert.equal(condition(flipped, 'PodScheduled')?.last_transition_time, '2026-01-01T00:00:00Z');
 });
+
+test('a container given up on (max_restarts) fails the pod, with its reason, while the other still runs', () => {
+  const gaveUp: ContainerStatus = {
+    name: 'b',
+    ready: false,
+    started: false,
+    restart_count: 5,
+    state: {
+      terminated: {
+        exit_code: 1,
+        reason: 'RestartLimitReached',
+        message: 'exited with code 1; restarted 5 times within 300 s (max_restarts 5): not restarted again',
+      },
+    },
+  };
+  const status = podStatus({ pod, nodeName: 'n', containers: [running('a', true), gaveUp], digests: {} });
+  assert.equal(status.phase, 'Failed');
+  assert.equal(status.reason, 'RestartLimitReached');
+  assert.match(status.message ?? '', /^b: exited with code 1; restarted 5 times/);
+});
