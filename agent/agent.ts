@@ -1,3 +1,4 @@
+import { ContainerCgroups } from './process/cgroups.js';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { SEER_VERSION_STRING } from '../common/version.js';
@@ -46,6 +47,12 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     logRotation: { maxBytes: config.container_log_max_size, maxFiles: config.container_log_max_files },
   };
   const hostIp = facts.addresses.find((a) => a.type === 'InternalIP')?.address;
+  const cgroups = config.cgroups_enabled ? ContainerCgroups.open(config.cgroup_root) : undefined;
+  if (config.cgroups_enabled && !cgroups)
+    logger.warn(
+      'no writable cgroup v2 here: containers are process groups, resource limits are not enforced',
+    );
+  else if (cgroups) logger.info({ cgroup_root: cgroups.root }, 'containers run in their own cgroups');
   /** The pod manager over `store`, the same in manifest mode and against an API server. */
   const podManager = (store: PodStore, onPodCount?: (count: number) => void) =>
     new PodManager({
@@ -56,6 +63,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
       hostIp,
       logger,
       supervisor,
+      cgroups,
       onPodCount,
     });
   /** Started once the pods are, since it asks them what they use; a no-op without a limit. */

@@ -38,6 +38,10 @@ export interface AgentConfig {
   tls_key_file?: string;
   /** Where applications write their own logs, one directory per app (conventionally /opt/var/log). */
   app_log_root?: string;
+  /** Put each container in its own cgroup v2 (found and killed whole, limits enforced). */
+  cgroups_enabled: boolean;
+  /** The cgroup they go under; <cgroup2 mount>/seer by default. */
+  cgroup_root?: string;
   log_level: string;
 }
 
@@ -54,6 +58,7 @@ export const DEFAULTS: Omit<AgentConfig, 'node_name'> = {
   endpoint_enabled: true,
   endpoint_port: 10350,
   endpoint_address: '0.0.0.0',
+  cgroups_enabled: true,
   log_level: 'info',
 };
 
@@ -84,6 +89,8 @@ options:
   --tls-cert-file FILE             the endpoint's certificate (PEM; default: self-signed, kept under the root)
   --tls-key-file FILE              its private key
   --app-log-root DIR               applications' own logs, DIR/<app label> (e.g. /opt/var/log; default: none)
+  --cgroup-root DIR                each container's processes in DIR/<node>/<pod>.<container> (cgroup v2; default <mount>/seer)
+  --no-cgroups                     no cgroups: a container is its process group (no limits, setsid escapes it)
   --log-level LEVEL                trace|debug|info|warn|error (default info)`;
 
 /** A size in bytes written as a Kubernetes quantity ("10Gi", "500Mi", "1e9") or a plain number. */
@@ -141,6 +148,8 @@ export async function loadAgentConfig(argv: string[], hostname: string): Promise
       'tls-cert-file': { type: 'string' },
       'tls-key-file': { type: 'string' },
       'app-log-root': { type: 'string' },
+      'cgroup-root': { type: 'string' },
+      'no-cgroups': { type: 'boolean' },
       'log-level': { type: 'string' },
     },
   });
@@ -160,6 +169,7 @@ export async function loadAgentConfig(argv: string[], hostname: string): Promise
       'tls_cert_file',
       'tls_key_file',
       'app_log_root',
+      'cgroup_root',
     ]);
     const unknown = Object.keys(file).filter((key) => !known.has(key));
     if (unknown.length > 0)
@@ -207,6 +217,11 @@ export async function loadAgentConfig(argv: string[], hostname: string): Promise
     tls_cert_file: pick(values['tls-cert-file'], 'tls_cert_file'),
     tls_key_file: pick(values['tls-key-file'], 'tls_key_file'),
     app_log_root: pick(values['app-log-root'], 'app_log_root'),
+    cgroups_enabled:
+      values['no-cgroups'] === true
+        ? false
+        : (pick(undefined, 'cgroups_enabled') ?? DEFAULTS.cgroups_enabled),
+    cgroup_root: pick(values['cgroup-root'], 'cgroup_root'),
     log_level: pick(values['log-level'], 'log_level') ?? DEFAULTS.log_level,
   };
   if (config.container_log_max_size <= 0 || !Number.isInteger(config.container_log_max_files))
@@ -222,6 +237,10 @@ export async function loadAgentConfig(argv: string[], hostname: string): Promise
   }
   if (config.app_log_root !== undefined && !String(config.app_log_root).startsWith('/'))
     throw new ConfigError(`app log root ${String(config.app_log_root)} must be an absolute path`);
+  if (typeof config.cgroups_enabled !== 'boolean')
+    throw new ConfigError(`cgroups_enabled must be true or false, not ${String(config.cgroups_enabled)}`);
+  if (config.cgroup_root !== undefined && !String(config.cgroup_root).startsWith('/'))
+    throw new ConfigError(`cgroup root ${String(config.cgroup_root)} must be an absolute path`);
   if (!config.root.startsWith('/')) throw new ConfigError(`root ${config.root} must be an absolute path`);
   return config;
 }

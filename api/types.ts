@@ -76,8 +76,14 @@ export interface ResourceList {
   memory?: Quantity;
 }
 
+export interface ResourceLimits extends ResourceList {
+  pids?: number;
+}
+
 export interface ResourceRequirements {
   requests?: ResourceList;
+  /** Enforced with cgroup v2 where the host offers it. */
+  limits?: ResourceLimits;
 }
 
 export interface ExecAction {
@@ -208,6 +214,8 @@ export interface ContainerStatus {
   pid?: number;
   state?: ContainerState;
   last_state?: ContainerState;
+  /** Why the container's resource limits are not (all) enforced on its host. */
+  resources_message?: string;
 }
 
 export interface SeerPodStatus {

@@ -1,3 +1,4 @@
+import type { ContainerCgroups } from '../process/cgroups.js';
 import type { Logger } from 'pino';
 import { hashOf } from '../../common/hashing.js';
 import { AGENT_FINALIZER, RELOAD_ANNOTATION, RESTART_ANNOTATION } from '../../api/names.js';
@@ -42,6 +43,7 @@ export interface PodManagerOptions {
   onPodCount?: (count: number) => void;
   supervisor?: Omit<SupervisorOptions, 'logger'>;
   unpackLimits?: UnpackLimits;
+  cgroups?: ContainerCgroups;
   /** How often a pod waiting for a component is looked at again. */
   componentPollMs?: number;
   /** The steps of a pod's life on this host; podHooks() by default. */
@@ -102,6 +104,7 @@ export class PodManager {
       packages: options.packages,
       node: { name: options.nodeName, ip: options.hostIp },
       unpackLimits: options.unpackLimits,
+      cgroups: options.cgroups,
       logger: options.logger,
       pods: () => options.store.list(),
       supervisorsOf: (key) => {

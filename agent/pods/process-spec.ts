@@ -1,3 +1,6 @@
+import { parseQuantity } from '../../common/quantities.js';
+import type { CgroupLimits } from '../process/cgroups.js';
+import type { ContainerCgroups } from '../process/cgroups.js';
 import { CONTAINER_ENV } from '../../api/names.js';
 import type { Container, SeerPod } from '../../api/types.js';
 import type { ProcessSpec } from '../process/index.js';
@@ -21,6 +24,7 @@ export function processSpec(
   layout: HostLayout,
   node: { name: string; ip?: string },
   directory: string,
+  cgroups?: ContainerCgroups,
 ): ProcessSpec {
   const podName = pod.metadata.name ?? '';
   const start = container.commands?.start;
@@ -65,6 +69,8 @@ export function processSpec(
     ports,
     stop_timeout_seconds: container.stop_timeout_seconds ?? 30,
     restart_policy: container.restart_policy ?? 'always',
+    ...(cgroups ? { cgroup_dir: cgroups.dir(node.name, podName, container.name) } : {}),
+    ...limitsOf(container),
     ...(container.max_restarts === undefined
       ? {}
       : {
@@ -78,4 +84,15 @@ export function processSpec(
     log_dir: layout.logDir(podName),
     state_file: layout.stateFile(podName, container.name),
   };
+}
+
+/** The container's limits in cgroup units; none asked, none given. */
+function limitsOf(container: Container): Pick<ProcessSpec, 'limits'> {
+  const asked = container.resources?.limits;
+  if (!asked) return {};
+  const limits: CgroupLimits = {};
+  if (asked.memory !== undefined) limits.memoryBytes = Math.floor(parseQuantity(asked.memory));
+  if (asked.cpu !== undefined) limits.cpuMillis = Math.ceil(parseQuantity(asked.cpu) * 1000);
+  if (asked.pids !== undefined) limits.pids = asked.pids;
+  return Object.keys(limits).length > 0 ? { limits } : {};
 }

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, rmSync, statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { ContainerCgroup } from './cgroups.js';
 import { fileSize, logTail, openLogFiles, type LogPaths } from './log-files.js';
 import { isRunning, readProcStat } from './proc.js';
 import { foregroundScript, SHELL } from './shell.js';
@@ -10,6 +11,8 @@ import { WatchedProcess } from './watched-process.js';
 /** Everything needed to run one of a container's commands. */
 export interface CommandContext extends ExecutionContext {
   logs: LogPaths;
+  /** The container's cgroup, which its main process (not a one-shot command) starts in. */
+  cgroup?: ContainerCgroup;
 }
 
 /** Why a process could not be started; `reason` becomes the waiting reason in the status. */
@@ -35,7 +38,11 @@ function describeSpawnError(error: NodeJS.ErrnoException, context: CommandContex
  * Runs `/bin/sh -c script` in its own session (so it survives the agent and can be signalled as a
  * group), with stdout/stderr appended to the container's log files.
  */
-export async function spawnShell(script: string, context: CommandContext): Promise<SpawnedChild> {
+export async function spawnShell(
+  script: string,
+  context: CommandContext,
+  cgroup?: ContainerCgroup,
+): Promise<SpawnedChild> {
   // Node reports a missing cwd as "spawn /bin/sh ENOENT", which would blame the shell.
   let directory;
   try {
@@ -53,7 +60,7 @@ export async function spawnShell(script: string, context: CommandContext): Promi
     throw new StartFailure('StartError', `cannot open log file: ${(error as Error).message}`);
   }
   try {
-    const child = spawn(SHELL, ['-c', script], {
+    const child = spawn(SHELL, ['-c', cgroup ? `${cgroup.prelude()}\n${script}` : script], {
       cwd: context.directory,
       env: context.env,
       detached: true,
@@ -68,6 +75,17 @@ export async function spawnShell(script: string, context: CommandContext): Promi
     });
     // Later errors only come from signalling a process that is gone; they must not crash the agent.
     child.on('error', () => {});
+    if (cgroup) {
+      try {
+        cgroup.join(child.pid ?? 0);
+      } catch (error) {
+        child.kill('SIGKILL');
+        throw new StartFailure(
+          'StartError',
+          `cannot move the process into ${cgroup.dir}: ${(error as Error).message}`,
+        );
+      }
+    }
     return child as SpawnedChild;
   } finally {
     logs.close();
@@ -113,7 +131,7 @@ export interface Launched {
 export async function launchForeground(command: string, context: CommandContext): Promise<Launched> {
   const { script, execs } = foregroundScript(command);
   const stderrOffset = fileSize(context.logs.stderr);
-  const child = await spawnShell(script, context);
+  const child = await spawnShell(script, context, context.cgroup);
   return { process: WatchedProcess.ofChild(child, new Date()), execs, stderrOffset };
 }
 
@@ -185,7 +203,8 @@ export async function launchForking(
   }
   const startedAt = new Date();
   const stderrOffset = fileSize(context.logs.stderr);
-  const child = await spawnShell(command, context);
+  // The daemon it forks is born in the container's cgroup too.
+  const child = await spawnShell(command, context, context.cgroup);
   const exit = await waitForExit(child, options.timeoutMs);
   if (!exit) {
     try {

@@ -1,3 +1,5 @@
+import type { CgroupLimits } from './cgroups.js';
+
 /** What the pod-sync layer asks the supervisor to run for one container. */
 export interface ProcessSpec {
   /** Container name: names the log files. */
@@ -25,6 +27,10 @@ export interface ProcessSpec {
   ports: Record<string, number>;
   stop_timeout_seconds: number;
   restart_policy: 'always' | 'on_failure' | 'never';
+  /** The container's cgroup v2 directory: everything it starts runs there, and is killed with it. */
+  cgroup_dir?: string;
+  /** Limits on the whole tree (needs `cgroup_dir` and the controllers there). */
+  limits?: CgroupLimits;
   /** Automatic restarts allowed within `windowSeconds`; the next failure gives up. None: no limit. */
   restart_limit?: { max: number; windowSeconds: number };
   liveness_probe?: Probe;

@@ -16,6 +16,8 @@ export interface ContainerStatus {
   state: ContainerState;
   /** The previous termination, kept while the container runs again or waits to. */
   last_state?: ContainerState;
+  /** Why its resource limits are not (all) enforced on this host. */
+  resources_message?: string;
 }
 
 export const WaitingReason = {

@@ -21,6 +21,7 @@ import {
   LogRotator,
   type LogRotationSettings,
 } from './log-rotation.js';
+import { ContainerCgroup } from './cgroups.js';
 import { runHook } from './lifecycle-hooks.js';
 import { ProbeWorker } from './probe-worker.js';
 import type { ProbeResult, ProbeTarget } from './probes.js';
@@ -100,6 +101,9 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
   private readonly logs: LogPaths;
   private readonly backoff: RestartBackoff;
   private readonly restartLimit: RestartLimit;
+  private readonly cgroup: ContainerCgroup | undefined;
+  /** Why the requested limits are not (all) enforced here; undefined when they are, or none were asked. */
+  private limitsMessage: string | undefined;
   private readonly rotator: LogRotator;
   private readonly logRotation: LogRotationSettings;
   private readonly startTimeoutMs: number;
@@ -137,6 +141,7 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
     this.logs = logPaths(spec.log_dir, spec.name);
     this.backoff = new RestartBackoff({ ...DEFAULT_BACKOFF, ...options.backoff });
     this.restartLimit = new RestartLimit(spec.restart_limit);
+    this.cgroup = spec.cgroup_dir ? new ContainerCgroup(spec.cgroup_dir) : undefined;
     this.logRotation = { ...DEFAULT_LOG_ROTATION, ...options.logRotation };
     this.rotator = new LogRotator([this.logs.stdout, this.logs.stderr], this.logRotation, this.logger);
     this.startTimeoutMs = options.startTimeoutMs ?? 60_000;
@@ -186,6 +191,11 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
         state = {
           terminated: { reason: TerminatedReason.Stopped, message, finished_at: new Date().toISOString() },
         };
+      }
+      if (this.cgroup && !this.detached) {
+        // Also after a run that ended by itself: nothing of it stays, not even the empty cgroup.
+        await this.cgroup.kill(SIGKILL_WAIT_MS);
+        this.cgroup.remove();
       }
       if (this.phase === 'idle') return;
       this.enter('stopped', { state });
@@ -240,6 +250,7 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
     };
     if (this.run) status.pid = this.run.pid;
     if (this.lastState) status.last_state = structuredClone(this.lastState);
+    if (this.limitsMessage) status.resources_message = this.limitsMessage;
     return status;
   }
 
@@ -301,15 +312,16 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
         const failure = await runHook('pre_start', preStart, context, this.commandTimeoutMs);
         if (failure) throw new StartFailure('PreStartError', failure);
       }
+      const launchContext = { ...context, cgroup: await this.cleanCgroup() };
       if (this.spec.mode === 'forking') {
         if (!this.spec.pid_file) throw new StartFailure('StartError', 'forking mode needs a pid_file');
-        launched = await launchForking(this.spec.commands.start, context, {
+        launched = await launchForking(this.spec.commands.start, launchContext, {
           pidFile: path.resolve(context.directory, this.spec.pid_file),
           timeoutMs: this.startTimeoutMs,
           pollIntervalMs: this.pollIntervalMs,
         });
       } else {
-        launched = await launchForeground(this.spec.commands.start, context);
+        launched = await launchForeground(this.spec.commands.start, launchContext);
       }
     } catch (error) {
       this.startFailed(error);
@@ -319,6 +331,27 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
     this.stderrOffset = launched.stderrOffset;
     this.logger.info({ pid: launched.process.pid, restart_count: this.restartCount }, 'process started');
     this.attach(launched.process);
+  }
+
+  /**
+   * The container's cgroup, emptied of anything a previous run left and with its limits written;
+   * undefined without cgroups on this host.
+   */
+  private async cleanCgroup(): Promise<ContainerCgroup | undefined> {
+    if (!this.cgroup) {
+      this.limitsMessage = this.spec.limits
+        ? 'resource limits need a writable cgroup v2, which this host does not offer'
+        : undefined;
+      return undefined;
+    }
+    await this.cgroup.kill(SIGKILL_WAIT_MS);
+    try {
+      this.limitsMessage = this.cgroup.prepare(this.spec.limits);
+    } catch (error) {
+      throw new StartFailure('StartError', `cannot create cgroup ${this.cgroup.dir}: ${errorMessage(error)}`);
+    }
+    if (this.limitsMessage) this.logger.warn({ cgroup: this.cgroup.dir }, this.limitsMessage);
+    return this.cgroup;
   }
 
   /** Watches `run` as the container's process from now on (its exit handled by onExit, its probes started). */
@@ -437,6 +470,8 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
     this.ready = false;
     // Whatever the process started and left in its group goes with it, as a container's processes would.
     if (run.signalsGroup) killGroupRemnants(run.pid, run.startTime);
+    // And what left its group (setsid): the cgroup holds it. A stop gives it its grace period first.
+    if (this.cgroup && !this.detached && this.phase !== 'stopping') void this.cgroup.kill(SIGKILL_WAIT_MS);
     let cause: ExitCause = this.exitCause ?? { kind: 'exited' };
     this.exitCause = undefined;
     if (cause.kind === 'exited' && this.restartWindow.covers()) cause = { kind: 'restart-command' };
@@ -628,9 +663,18 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
    * was done. Returns once the group's last member is gone too, so that its ports are free again.
    */
   private async terminate(run: WatchedProcess, steps: string[]): Promise<void> {
+    const deadline = Date.now() + this.spec.stop_timeout_seconds * 1000;
     await this.endProcess(run, steps);
-    if (!run.signalsGroup || this.detached) return;
-    await processWatcher.groupEmpty(run.pid, SIGKILL_WAIT_MS);
+    if (this.detached) return;
+    if (run.signalsGroup) await processWatcher.groupEmpty(run.pid, SIGKILL_WAIT_MS);
+    if (this.cgroup) {
+      // What escaped the group (a daemon's setsid child) gets SIGTERM and the rest of the grace period, as
+      // systemd's KillMode=control-group, then SIGKILL.
+      this.cgroup.signal('SIGTERM');
+      await this.cgroup.emptied(deadline - Date.now());
+      await this.cgroup.kill(SIGKILL_WAIT_MS);
+      this.cgroup.remove();
+    }
   }
 
   private async endProcess(run: WatchedProcess, steps: string[]): Promise<void> {
@@ -662,6 +706,7 @@ export class ContainerSupervisor extends EventEmitter<{ status: [ContainerStatus
     if (this.detached) return;
     steps.push('SIGTERM');
     run.signal('SIGTERM');
+    this.cgroup?.signal('SIGTERM');
     if (await this.waitGone(run, began + graceMs - Date.now())) return;
     if (this.detached) return;
     steps.push(`SIGKILL after the ${graceMs / 1000} s grace period`);

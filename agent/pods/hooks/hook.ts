@@ -1,3 +1,4 @@
+import type { ContainerCgroups } from '../../process/cgroups.js';
 import type { Logger } from 'pino';
 import type { SeerPod } from '../../../api/types.js';
 import type { PackageCache } from '../../../packages/cache.js';
@@ -70,6 +71,8 @@ export interface HookEnvironment {
   packages: PackageCache;
   node: { name: string; ip?: string };
   unpackLimits?: UnpackLimits;
+  /** Where containers' cgroups go; none on a host without a writable cgroup v2. */
+  cgroups?: ContainerCgroups;
   logger: Logger;
   /** The pods bound to this host, as the store lists them (component instances among them). */
   pods(): SeerPod[];

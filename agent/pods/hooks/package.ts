@@ -56,7 +56,7 @@ export function packageHook(env: HookEnvironment): PodHook {
           lap('unpack_ms');
           const effective = applyPackageDefaults(container, metadata);
           try {
-            unpacked.process = processSpec(pod, effective, layout, env.node, directory);
+            unpacked.process = processSpec(pod, effective, layout, env.node, directory, env.cgroups);
           } catch (error) {
             throw new PodCannotRun({ reason: 'InvalidContainer', message: errorMessage(error) });
           }
