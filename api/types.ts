@@ -153,6 +153,8 @@ export interface RequiredComponent {
 /** The pod spec of templates (SeerDeployment, SeerComponent). */
 export interface PodSpec {
   containers: Container[];
+  /** Run once each, in order, to completion, before the containers start. */
+  init_containers?: Container[];
   required_components?: RequiredComponent[];
   node_selector?: Record<string, string>;
   anti_affinity?: AntiAffinityTerm[];

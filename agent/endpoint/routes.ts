@@ -1,3 +1,4 @@
+import { everyContainer } from '../../api/pod-containers.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
@@ -80,7 +81,7 @@ export async function boundPod(context: EndpointContext, namespace: string, name
 
 /** The pod's container of that name, or 404. */
 export function podContainer(pod: SeerPod, name: string): Container {
-  const container = pod.spec.containers.find((c) => c.name === name);
+  const container = everyContainer(pod.spec).find((c) => c.name === name);
   if (!container)
     throw new Refusal(
       404,

@@ -1,3 +1,4 @@
+import { everyContainer } from '../../api/pod-containers.js';
 import type { ContainerCgroups } from '../process/cgroups.js';
 import type { Logger } from 'pino';
 import { hashOf } from '../../common/hashing.js';
@@ -51,8 +52,8 @@ export interface PodManagerOptions {
 }
 
 function specHash(pod: SeerPod): string {
-  const { containers, required_components } = pod.spec;
-  return hashOf({ containers, required_components }, 16);
+  const { containers, init_containers, required_components } = pod.spec;
+  return hashOf({ containers, init_containers, required_components }, 16);
 }
 
 /** A pod's record before any step: what to clean up should the agent die half-way. */
@@ -187,7 +188,7 @@ export class PodManager {
       for (const container of entry.record.containers) digests.add(container.digest);
     }
     for (const pod of this.options.store.list()) {
-      for (const container of pod.spec.containers) {
+      for (const container of everyContainer(pod.spec)) {
         if (container.package_digest) digests.add(container.package_digest);
       }
     }
@@ -328,7 +329,7 @@ export class PodManager {
    */
   private async removeLeftovers(pod: SeerPod): Promise<void> {
     const record = newRecord(pod);
-    record.containers = pod.spec.containers.map((container) => ({
+    record.containers = everyContainer(pod.spec).map((container) => ({
       name: container.name,
       directory: this.options.layout.containerDir(record.name, container),
       digest: container.package_digest ?? '',

@@ -26,7 +26,16 @@ export interface PodRecord {
    * Per container: where its package is unpacked, from which digest, and (once unpacked) what its
    * supervisor runs.
    */
-  containers: { name: string; directory: string; digest: string; process?: ProcessSpec }[];
+  containers: {
+    name: string;
+    directory: string;
+    digest: string;
+    process?: ProcessSpec;
+    /** An init container: run to completion before the others, not supervised. */
+    init?: boolean;
+  }[];
+  /** The init containers that have completed, in order: not run again. */
+  init_done?: string[];
   /**
    * The pod hooks (see hooks/) whose prestart has completed, in order. Records written before there
    * were hooks lack it: there, a container with a process means every step was done.

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -297,3 +297,82 @@ http {
     await assert.rejects(fetch(`http://127.0.0.1:${port}/`));
   },
 );
+
+test('init containers run once each, in order, before the containers; a failing one is retried, or stops the pod with never', async () => {
+  const shared = path.join(work, 'init-shared');
+  const gate = path.join(work, 'init-gate');
+  const first = await makePackage({
+    'run.sh': `#!/bin/sh\nmkdir -p ${shared}\nsleep 1.5\necho first >> ${shared}/order\n`,
+  });
+  // Fails (with a reason on stderr) until the gate file exists.
+  const second = await makePackage({
+    'run.sh': `#!/bin/sh\n[ -e ${gate} ] || { echo "waiting for the gate" >&2; exit 3; }\necho second >> ${shared}/order\n`,
+  });
+  const main = await makePackage({
+    'run.sh': `#!/bin/sh\necho main >> ${shared}/order\nexec sleep 600\n`,
+  });
+  const spec = {
+    node_name: 'node-a',
+    init_containers: [
+      { name: 'prepare', package: first.reference, commands: { start: './run.sh' } },
+      { name: 'check', package: second.reference, commands: { start: './run.sh' } },
+    ],
+    containers: [{ name: 'app', package: main.reference, commands: { start: './run.sh' } }],
+  };
+  await client.create('SeerPod', seerPod('initialized', spec));
+  const initializing = await eventually('PodInitializing', async () => {
+    const p = await pod('initialized');
+    return p?.status?.reason === 'PodInitializing' ? p : undefined;
+  });
+  assert.equal(initializing.status?.phase, 'Pending');
+  assert.match(initializing.status?.message ?? '', /init container 1\/2 \(prepare\) running/);
+  const failed = await eventually('InitContainerFailed', async () => {
+    const p = await pod('initialized');
+    return p?.status?.reason === 'InitContainerFailed' ? p : undefined;
+  });
+  assert.match(failed.status?.message ?? '', /init container check exited with code 3: waiting for the gate/);
+  await readFile(path.join(shared, 'order'), 'utf8').then((text) => assert.equal(text, 'first\n'));
+  await writeFile(gate, '');
+  await eventually(
+    'Running after the retry',
+    async () => (await pod('initialized'))?.status?.phase === 'Running',
+  );
+  await eventually('the main container has written', async () =>
+    (await readFile(path.join(shared, 'order'), 'utf8')).includes('main'),
+  );
+  assert.equal(
+    await readFile(path.join(shared, 'order'), 'utf8'),
+    'first\nsecond\nmain\n',
+    'each init container once, in order, then the container',
+  );
+
+  // restart_policy never: the first failure stops the pod from starting.
+  const failing = await makePackage({ 'run.sh': '#!/bin/sh\necho "no schema" >&2\nexit 1\n' });
+  await client.create(
+    'SeerPod',
+    seerPod('never-initialized', {
+      node_name: 'node-a',
+      init_containers: [
+        {
+          name: 'migrate',
+          package: failing.reference,
+          commands: { start: './run.sh' },
+          restart_policy: 'never',
+        },
+      ],
+      containers: [{ name: 'app', package: main.reference, commands: { start: './run.sh' } }],
+    }),
+  );
+  const refused = await eventually('InitContainerFailed', async () => {
+    const p = await pod('never-initialized');
+    return p?.status?.reason === 'InitContainerFailed' ? p : undefined;
+  });
+  assert.match(refused.status?.message ?? '', /init container migrate exited with code 1: no schema/);
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  assert.equal((await pod('never-initialized'))?.status?.phase, 'Pending', 'its containers never started');
+
+  for (const name of ['initialized', 'never-initialized']) {
+    await client.delete('SeerPod', { metadata: { name, namespace: 'default' } });
+    await eventually(`${name} gone`, () => gone(name));
+  }
+});

@@ -95,3 +95,10 @@ export class PodCannotRun extends Error {
     super(preparation.message);
   }
 }
+
+/** A step failed in a way a retry may fix (an init container's exit): retried with back-off. */
+export class PodStepFailed extends Error {
+  constructor(readonly preparation: Preparation) {
+    super(preparation.message);
+  }
+}

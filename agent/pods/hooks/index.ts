@@ -1,6 +1,7 @@
 import { componentConfigHook } from './component-config.js';
 import { directoriesHook } from './directories.js';
 import type { HookEnvironment, PodHook } from './hook.js';
+import { initContainersHook } from './init-containers.js';
 import { packageHook } from './package.js';
 import { processesHook } from './processes.js';
 
@@ -17,6 +18,7 @@ export function podHooks(env: HookEnvironment): PodHook[] {
     directoriesHook(env),
     packageHook(env),
     componentConfigHook(env),
+    initContainersHook(env),
     processesHook(env),
   ];
 }

@@ -1,3 +1,4 @@
+import { everyContainer } from '../../../api/pod-containers.js';
 import { rm } from 'node:fs/promises';
 import { errorMessage } from '../../../kube/errors.js';
 import { applyPackageDefaults } from '../../../packages/metadata.js';
@@ -24,7 +25,8 @@ export function packageHook(env: HookEnvironment): PodHook {
       const name = pod.metadata.name ?? '';
       const slowPull = setTimeout(() => context.reportStatus(), SLOW_PULL_MS);
       try {
-        for (const container of pod.spec.containers) {
+        const inits = new Set((pod.spec.init_containers ?? []).map((c) => c.name));
+        for (const container of everyContainer(pod.spec)) {
           if (record.containers.some((c) => c.name === container.name && c.process)) continue;
           const directory = layout.containerDir(name, container);
           let mark = performance.now();
@@ -44,6 +46,7 @@ export function packageHook(env: HookEnvironment): PodHook {
             name: container.name,
             directory,
             digest: fetched.digest,
+            ...(inits.has(container.name) ? { init: true } : {}),
           };
           const index = record.containers.findIndex((c) => c.name === container.name);
           if (index >= 0) record.containers[index] = unpacked;

@@ -12,7 +12,7 @@ export function processesHook(env: HookEnvironment): PodHook {
       entry.startTime ??= new Date().toISOString();
       const begun = performance.now();
       for (const container of entry.record.containers) {
-        if (!container.process || entry.supervisors.has(container.name)) continue;
+        if (container.init || !container.process || entry.supervisors.has(container.name)) continue;
         const supervisor = env.supervisor(entry.key, container.process);
         entry.supervisors.set(container.name, supervisor);
         await supervisor.start();
@@ -23,7 +23,7 @@ export function processesHook(env: HookEnvironment): PodHook {
     async restore({ entry }) {
       entry.startTime = new Date().toISOString();
       for (const container of entry.record.containers) {
-        if (!container.process || entry.supervisors.has(container.name)) continue;
+        if (container.init || !container.process || entry.supervisors.has(container.name)) continue;
         const supervisor = env.supervisor(entry.key, container.process);
         entry.supervisors.set(container.name, supervisor);
         const adopted = await supervisor.adopt();

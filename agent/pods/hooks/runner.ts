@@ -1,14 +1,22 @@
 import { errorMessage } from '../../../kube/errors.js';
 import { isPackageError } from '../../../packages/errors.js';
 import type { Preparation } from '../pod-status.js';
-import { PodCannotRun, PodNotReady, type HookContext, type PodHook, type PrestartContext } from './hook.js';
+import {
+  PodCannotRun,
+  PodNotReady,
+  PodStepFailed,
+  type HookContext,
+  type PodHook,
+  type PrestartContext,
+} from './hook.js';
 
 /**
  * Why a pod does not run, from the error its prestart failed with: what PackagesReady and Ready say.
  * Undefined for a prestart aborted because the pod is going away.
  */
 export function preparationOf(error: unknown, signal?: AbortSignal): Preparation | undefined {
-  if (error instanceof PodNotReady || error instanceof PodCannotRun) return error.preparation;
+  if (error instanceof PodNotReady || error instanceof PodCannotRun || error instanceof PodStepFailed)
+    return error.preparation;
   if (isPackageError(error)) return { reason: error.reason, message: error.message };
   if (signal?.aborted) return undefined;
   return { reason: 'PrepareFailed', message: errorMessage(error) };
