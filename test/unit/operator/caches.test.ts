@@ -56,7 +56,7 @@ test('the operator caches every collection its controllers read, and is synced o
   assert.ok(Object.values(caches).every((cache) => cache.hasSynced));
 
   await sleep(20);
-  assert.equal(api.watching.size, 6);
+  assert.equal(api.watching.size, 7);
   await stopCaches(caches);
   assert.equal(api.watching.size, 0, 'a watch outlived stopCaches');
 });
