@@ -21,6 +21,7 @@ import {
   shouldRun,
   type DaemonSetPlan,
 } from '../../../../operator/daemonsets/plan.js';
+import { daemonSetRolloutProgress } from '../../../../workloads/rollout-progress.js';
 import { templateHash } from '../../../../workloads/template-hash.js';
 
 const T0 = Date.parse('2026-03-01T12:00:00Z');
@@ -277,4 +278,30 @@ test('the daemon set selects its pods by its label and selector, in its namespac
     metadata: { ...pod('a').metadata, labels: { app: 'agent', [DAEMON_SET_LABEL]: 'x', [NODE_LABEL]: 'a' } },
   };
   assert.deepEqual(daemonSetPods(ds, [mine, otherNamespace, otherSet]), [mine]);
+});
+
+test('seer rollout status reads a daemon set as kubectl rollout status does', () => {
+  const at = (status: SeerDaemonSet['status'], spec: Partial<SeerDaemonSetSpec> = {}) =>
+    daemonSetRolloutProgress({ ...daemonSet(spec), status });
+  const all = { desired_number_scheduled: 3, updated_number_scheduled: 3, number_available: 3 };
+  assert.equal(
+    at({ ...all, observed_generation: 1 }).message,
+    'Waiting for daemon set spec update to be observed...',
+  );
+  assert.deepEqual(at({ ...all, observed_generation: 2, updated_number_scheduled: 1 }), {
+    state: 'waiting',
+    message: 'Waiting for daemon set "logs" rollout to finish: 1 out of 3 new pods have been updated...',
+  });
+  assert.equal(
+    at({ ...all, observed_generation: 2, number_available: 2 }).message,
+    'Waiting for daemon set "logs" rollout to finish: 2 of 3 updated pods are available...',
+  );
+  assert.deepEqual(at({ ...all, observed_generation: 2 }), {
+    state: 'done',
+    message: 'daemon set "logs" successfully rolled out',
+  });
+  assert.equal(
+    at({ ...all, observed_generation: 2 }, { update_strategy: { type: 'on_delete' } }).state,
+    'failed',
+  );
 });
