@@ -8,7 +8,7 @@ export const SEER_VERSION = 'v1alpha1';
 /** The apiVersion field of every Seer object. */
 export const SEER_API_VERSION = `${SEER_GROUP}/${SEER_VERSION}` as const;
 
-export type SeerKind = 'SeerPod' | 'SeerDeployment' | 'SeerComponent' | 'SeerNode';
+export type SeerKind = 'SeerPod' | 'SeerDeployment' | 'SeerDaemonSet' | 'SeerComponent' | 'SeerNode';
 
 export interface SeerResource {
   kind: SeerKind;
@@ -21,7 +21,7 @@ export interface SeerResource {
   namespaced: boolean;
 }
 
-/** The four kinds, as their CRDs name them. All are in the kubectl category `seer`. */
+/** The five kinds, as their CRDs name them. All are in the kubectl category `seer`. */
 export const SEER_RESOURCES = {
   SeerPod: {
     kind: 'SeerPod',
@@ -37,6 +37,14 @@ export const SEER_RESOURCES = {
     plural: 'seerdeployments',
     singular: 'seerdeployment',
     shortName: 'sdeploy',
+    namespaced: true,
+  },
+  SeerDaemonSet: {
+    kind: 'SeerDaemonSet',
+    listKind: 'SeerDaemonSetList',
+    plural: 'seerdaemonsets',
+    singular: 'seerdaemonset',
+    shortName: 'sds',
     namespaced: true,
   },
   SeerComponent: {
@@ -73,6 +81,8 @@ export const COMPONENT_IN_USE_FINALIZER = 'seer.io/component-in-use';
 export const NODE_LABEL = 'seer.io/node';
 /** On a SeerPod created by a deployment: the deployment's name (its default selector). */
 export const DEPLOYMENT_LABEL = 'seer.io/deployment';
+/** On a SeerPod created by a daemon set: the daemon set's name (its default selector). */
+export const DAEMON_SET_LABEL = 'seer.io/daemon-set';
 /** On a SeerPod created from a template: the hash of that template, to tell old pods from new. */
 export const TEMPLATE_HASH_LABEL = 'seer.io/template-hash';
 /** On a component instance pod: the SeerComponent it is an instance of. */
@@ -154,6 +164,16 @@ export const DEPLOYMENT_CONDITION = {
   Available: 'Available',
   /** Pods could not be created. */
   ReplicaFailure: 'ReplicaFailure',
+} as const;
+
+/** SeerDaemonSet condition types. */
+export const DAEMON_SET_CONDITION = {
+  /** Every node that should run the pod runs one of the current template, or a rolling update is under way. */
+  Progressing: 'Progressing',
+  /** Every node that should run the pod has an available one. */
+  Available: 'Available',
+  /** Pods could not be created. */
+  PodFailure: 'PodFailure',
 } as const;
 
 /** SeerComponent condition types. */

@@ -5,6 +5,7 @@ import type { V1ListMeta, V1ObjectMeta } from '@kubernetes/client-node';
 import type {
   CONDITION_STATUS,
   COMPONENT_CONDITION,
+  DAEMON_SET_CONDITION,
   DEPLOYMENT_CONDITION,
   NODE_CONDITION,
   NODE_PHASE,
@@ -23,6 +24,7 @@ export type IntOrString = number | string;
 export type ConditionStatus = ValueOf<typeof CONDITION_STATUS>;
 export type PodConditionType = ValueOf<typeof POD_CONDITION>;
 export type DeploymentConditionType = ValueOf<typeof DEPLOYMENT_CONDITION>;
+export type DaemonSetConditionType = ValueOf<typeof DAEMON_SET_CONDITION>;
 export type ComponentConditionType = ValueOf<typeof COMPONENT_CONDITION>;
 export type NodeConditionType = ValueOf<typeof NODE_CONDITION>;
 export type PodPhase = ValueOf<typeof POD_PHASE>;
@@ -150,7 +152,7 @@ export interface RequiredComponent {
   config?: Record<string, string>;
 }
 
-/** The pod spec of templates (SeerDeployment, SeerComponent). */
+/** The pod spec of templates (SeerDeployment, SeerDaemonSet, SeerComponent). */
 export interface PodSpec {
   containers: Container[];
   /** Run once each, in order, to completion, before the containers start. */
@@ -279,6 +281,45 @@ export interface SeerDeploymentStatus {
   conditions?: Condition<DeploymentConditionType>[];
 }
 
+// Daemon set
+
+export type DaemonSetUpdateStrategyType = 'rolling' | 'on_delete';
+
+export interface DaemonSetUpdateStrategy {
+  type?: DaemonSetUpdateStrategyType;
+  /** A number of nodes or a percentage of desired_number_scheduled such as "10%" (rounded up). */
+  max_unavailable?: IntOrString;
+}
+
+export interface SeerDaemonSetSpec {
+  /** Absent: pods labelled seer.io/daemon-set=<name>. */
+  selector?: LabelSelector;
+  template: PodTemplate;
+  /** Labels a SeerNode must carry to run the pod; absent or empty: every node. */
+  node_selector?: Record<string, string>;
+  update_strategy?: DaemonSetUpdateStrategy;
+  min_ready_seconds?: number;
+}
+
+export interface SeerDaemonSetStatus {
+  observed_generation?: number;
+  /** Nodes that should run the pod. */
+  desired_number_scheduled?: number;
+  /** Nodes that should run the pod and run one. */
+  current_number_scheduled?: number;
+  /** Nodes that should run the pod and have a ready one. */
+  number_ready?: number;
+  /** Nodes that run a pod of the current template. */
+  updated_number_scheduled?: number;
+  /** Nodes that should run the pod and have one ready for min_ready_seconds. */
+  number_available?: number;
+  /** Nodes that should run the pod and have none available. */
+  number_unavailable?: number;
+  /** Nodes that run the pod but should not. */
+  number_misscheduled?: number;
+  conditions?: Condition<DaemonSetConditionType>[];
+}
+
 // Component
 
 export interface SeerComponentSpec {
@@ -361,6 +402,15 @@ export interface SeerDeployment {
   status?: SeerDeploymentStatus;
 }
 
+/** One pod of a template on every node that matches its node selector. */
+export interface SeerDaemonSet {
+  apiVersion: typeof SEER_API_VERSION;
+  kind: 'SeerDaemonSet';
+  metadata: V1ObjectMeta;
+  spec: SeerDaemonSetSpec;
+  status?: SeerDaemonSetStatus;
+}
+
 /** A shared dependency: one instance per node that has a dependent pod. */
 export interface SeerComponent {
   apiVersion: typeof SEER_API_VERSION;
@@ -393,6 +443,13 @@ export interface SeerDeploymentList {
   items: SeerDeployment[];
 }
 
+export interface SeerDaemonSetList {
+  apiVersion: typeof SEER_API_VERSION;
+  kind: 'SeerDaemonSetList';
+  metadata: V1ListMeta;
+  items: SeerDaemonSet[];
+}
+
 export interface SeerComponentList {
   apiVersion: typeof SEER_API_VERSION;
   kind: 'SeerComponentList';
@@ -407,4 +464,4 @@ export interface SeerNodeList {
   items: SeerNode[];
 }
 
-export type AnySeerObject = SeerPod | SeerDeployment | SeerComponent | SeerNode;
+export type AnySeerObject = SeerPod | SeerDeployment | SeerDaemonSet | SeerComponent | SeerNode;

@@ -1,5 +1,5 @@
 import { SEER_GROUP, SEER_RESOURCES, SEER_VERSION, type SeerKind } from '../api/names.js';
-import type { SeerComponent, SeerDeployment, SeerNode, SeerPod } from '../api/types.js';
+import type { SeerComponent, SeerDaemonSet, SeerDeployment, SeerNode, SeerPod } from '../api/types.js';
 import { isNotFound } from './errors.js';
 import { Informer } from './informer.js';
 import type { KubernetesObject } from './keys.js';
@@ -9,6 +9,7 @@ import { MERGE_PATCH, type RestClient } from './rest.js';
 export interface SeerObjects {
   SeerPod: SeerPod;
   SeerDeployment: SeerDeployment;
+  SeerDaemonSet: SeerDaemonSet;
   SeerComponent: SeerComponent;
   SeerNode: SeerNode;
 }

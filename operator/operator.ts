@@ -5,6 +5,7 @@ import { RestClient } from '../kube/rest.js';
 import { SeerClient } from '../kube/seer-client.js';
 import { ComponentController } from './components/controller.js';
 import type { OperatorConfig } from './config.js';
+import { DaemonSetController } from './daemonsets/controller.js';
 import { DeploymentController } from './deployments/controller.js';
 import { NodeLifecycleController } from './nodes/controller.js';
 import { createCaches, startCaches, stopCaches } from './runtime/caches.js';
@@ -52,6 +53,7 @@ export async function startOperator(
   const controllers: Controller[] = [
     new SchedulerController(ctx),
     new DeploymentController(ctx),
+    new DaemonSetController(ctx),
     new ComponentController(ctx),
     new NodeLifecycleController(ctx, {
       gracePeriodMs: config.nodeGracePeriodSeconds * 1000,

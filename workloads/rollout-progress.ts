@@ -1,5 +1,5 @@
 import { DEPLOYMENT_CONDITION } from '../api/names.js';
-import type { SeerDeployment, SeerDeploymentSpec } from '../api/types.js';
+import type { SeerDaemonSet, SeerDeployment, SeerDeploymentSpec } from '../api/types.js';
 
 /** Reasons of a deployment's Progressing condition. */
 export const PROGRESSING_REASON = {
@@ -48,4 +48,28 @@ export function rolloutProgress(deployment: SeerDeployment): RolloutProgress {
   if (replicas > updated) return waiting(`${replicas - updated} old replicas are pending termination`);
   if (available < updated) return waiting(`${available} of ${updated} updated replicas are available`);
   return { state: 'done', message: `deployment "${name}" successfully rolled out` };
+}
+
+/**
+ * Reads a daemon set's rollout progress from its status, as `kubectl rollout status` does for a
+ * DaemonSet: done once the status describes the latest spec and every node that should run the pod
+ * runs an available one of the current template. An on_delete daemon set has no rollout to follow.
+ */
+export function daemonSetRolloutProgress(daemonSet: SeerDaemonSet): RolloutProgress {
+  const name = daemonSet.metadata.name ?? '';
+  if (daemonSet.spec.update_strategy?.type === 'on_delete')
+    return { state: 'failed', message: 'rollout status is only available for the rolling update strategy' };
+  const status = daemonSet.status ?? {};
+  if ((daemonSet.metadata.generation ?? 0) > (status.observed_generation ?? 0))
+    return { state: 'waiting', message: 'Waiting for daemon set spec update to be observed...' };
+  const desired = status.desired_number_scheduled ?? 0;
+  const updated = status.updated_number_scheduled ?? 0;
+  const available = status.number_available ?? 0;
+  const waiting = (what: string) => ({
+    state: 'waiting' as const,
+    message: `Waiting for daemon set "${name}" rollout to finish: ${what}...`,
+  });
+  if (updated < desired) return waiting(`${updated} out of ${desired} new pods have been updated`);
+  if (available < desired) return waiting(`${available} of ${desired} updated pods are available`);
+  return { state: 'done', message: `daemon set "${name}" successfully rolled out` };
 }

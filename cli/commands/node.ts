@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { COMPONENT_LABEL, DEPLOYMENT_LABEL, NODE_NAME_FIELD } from '../../api/names.js';
+import { COMPONENT_LABEL, DAEMON_SET_LABEL, DEPLOYMENT_LABEL, NODE_NAME_FIELD } from '../../api/names.js';
 import type { SeerPod } from '../../api/types.js';
 import { isNotFound } from '../../kube/errors.js';
 import { SeerClient } from '../../kube/seer-client.js';
@@ -13,11 +13,13 @@ const USAGE = `usage:
   seer node add NAME [-o FILE]   create the node's credentials and print (or write) its agent's kubeconfig
                                  [--expiration-seconds N] (default one year)
   seer node remove NAME          revoke them
-  seer node cordon NAME      mark the node unschedulable: no new pods are placed on it
+  seer node cordon NAME      mark the node unschedulable: no new pods are placed on it (daemon sets
+                             still place theirs, as in Kubernetes)
   seer node uncordon NAME    make it schedulable again
   seer node targets          print the agents' metrics endpoints for Prometheus (file_sd)
                              [-o json|yaml] [--ca-file FILE] write the CAs that verify them
-  seer node drain NAME       cordon it and delete its pods, waiting until its agent has stopped them
+  seer node drain NAME       cordon it and delete its pods, waiting until its agent has stopped them;
+                             daemon set pods stay (kubectl drain --ignore-daemonsets)
                              [--force] also delete pods no deployment or component would recreate
                              [--timeout SECONDS] (default 300)
 options: --kubeconfig FILE`;
@@ -39,7 +41,11 @@ async function drain(
 ): Promise<void> {
   await setUnschedulable(client, name, true);
   console.log(`node/${name} cordoned`);
-  const { items } = await client.list('SeerPod', { fieldSelector: `${NODE_NAME_FIELD}=${name}` });
+  const listed = (await client.list('SeerPod', { fieldSelector: `${NODE_NAME_FIELD}=${name}` })).items;
+  // A daemon set would put its pod straight back on the cordoned node, so it is left running.
+  for (const pod of listed.filter((p) => p.metadata.labels?.[DAEMON_SET_LABEL]))
+    console.log(`ignoring daemon set seerpod ${pod.metadata.namespace}/${pod.metadata.name}`);
+  const items = listed.filter((p) => !p.metadata.labels?.[DAEMON_SET_LABEL]);
   const unmanaged = items.filter((p) => !managed(p));
   if (unmanaged.length > 0 && !force) {
     const names = unmanaged.map((p) => `${p.metadata.namespace}/${p.metadata.name}`).join(', ');

@@ -4,12 +4,16 @@ import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import yaml from 'js-yaml';
 import { CHANGE_CAUSE_ANNOTATION, SEER_GROUP } from '../../api/names.js';
-import type { SeerDeployment } from '../../api/types.js';
+import type { SeerDaemonSet, SeerDeployment } from '../../api/types.js';
 import { isConflict, isNotFound } from '../../kube/errors.js';
 import { RestClient } from '../../kube/rest.js';
 import { SeerClient } from '../../kube/seer-client.js';
 import { fetchHistory, previousRevision } from '../../workloads/revisions.js';
-import { rolloutProgress } from '../../workloads/rollout-progress.js';
+import {
+  daemonSetRolloutProgress,
+  rolloutProgress,
+  type RolloutProgress,
+} from '../../workloads/rollout-progress.js';
 import { sameTemplate } from '../../workloads/template-hash.js';
 import { parseDuration } from '../duration.js';
 import { UsageError, type Command } from '../command.js';
@@ -33,18 +37,35 @@ const USAGE = `usage:
       roll back to revision N (default: the one before the current one)
   seer rollout history seerdeployment/NAME [--revision N]
       list the revisions and why each was made, or show the template of revision N
+  seer rollout status seerdaemonset/NAME [--timeout DURATION]
+  seer rollout restart seerdaemonset/NAME
+      the same for a daemon set (rolling update strategy); it has no pause, undo or history
 options:
-  -n, --namespace NS   the deployment's namespace (default: the kubeconfig context's, else default)
+  -n, --namespace NS   the object's namespace (default: the kubeconfig context's, else default)
   --kubeconfig FILE    default: $KUBECONFIG, else ~/.kube/config, else the in-cluster service account
-NAME may also be given as sdeploy/NAME or seerdeployments/NAME.`;
+NAME may also be given as sdeploy/NAME or seerdeployments/NAME (sds/NAME or seerdaemonsets/NAME).`;
 
-const RESOURCE_TYPES = new Set([
-  'seerdeployment',
-  'seerdeployments',
-  'sdeploy',
-  `seerdeployment.${SEER_GROUP}`,
-  `seerdeployments.${SEER_GROUP}`,
-]);
+type RolloutKind = 'SeerDeployment' | 'SeerDaemonSet';
+
+const RESOURCE_TYPES = new Map<string, RolloutKind>(
+  (
+    [
+      ['SeerDeployment', ['seerdeployment', 'seerdeployments', 'sdeploy']],
+      ['SeerDaemonSet', ['seerdaemonset', 'seerdaemonsets', 'sds']],
+    ] as const
+  ).flatMap(([kind, names]) =>
+    names.flatMap((type) => [
+      [type, kind],
+      [`${type}.${SEER_GROUP}`, kind],
+    ]),
+  ),
+);
+
+/** What each kind is called in messages and in kubectl's `<resource>.<group>/<name>` output. */
+const RESOURCE_NAME: Record<RolloutKind, string> = {
+  SeerDeployment: 'seerdeployment',
+  SeerDaemonSet: 'seerdaemonset',
+};
 
 const OPTIONS = {
   namespace: { type: 'string', short: 'n' },
@@ -54,8 +75,8 @@ const OPTIONS = {
   revision: { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
-/** The deployment's name from `seerdeployment/NAME` (or `seerdeployment NAME`, as kubectl allows). */
-export function parseResource(positionals: string[]): string {
+/** The object from `seerdeployment/NAME` (or `seerdeployment NAME`, as kubectl allows), or a daemon set's. */
+export function parseTarget(positionals: string[]): { kind: RolloutKind; name: string } {
   const [first, second, ...extra] = positionals;
   let type: string | undefined;
   let name: string | undefined;
@@ -63,9 +84,15 @@ export function parseResource(positionals: string[]): string {
   if (parts.length === 2 && second === undefined) [type, name] = parts;
   else if (first !== undefined && second !== undefined && extra.length === 0) [type, name] = [first, second];
   if (!type || !name) throw new UsageError(`expected seerdeployment/NAME\n${USAGE}`);
-  if (!RESOURCE_TYPES.has(type.toLowerCase()))
-    throw new UsageError(`seer rollout works on seerdeployments, not ${type}\n${USAGE}`);
-  return name;
+  const kind = RESOURCE_TYPES.get(type.toLowerCase());
+  if (!kind)
+    throw new UsageError(`seer rollout works on seerdeployments and seerdaemonsets, not ${type}\n${USAGE}`);
+  return { kind, name };
+}
+
+/** The name from `seerdeployment/NAME` (or a daemon set's `seerdaemonset/NAME`). */
+export function parseResource(positionals: string[]): string {
+  return parseTarget(positionals).name;
 }
 
 function revisionNumber(option: string, value: string | undefined): number | undefined {
@@ -94,11 +121,22 @@ export function contextNamespace(file: string | undefined): string | undefined {
 }
 
 interface Target {
+  kind: RolloutKind;
   client: SeerClient;
   rest: RestClient;
   namespace: string;
   name: string;
   output: CommandOutput;
+}
+
+async function getObject({ kind, client, namespace, name }: Target): Promise<SeerDeployment | SeerDaemonSet> {
+  try {
+    return await client.get(kind, name, namespace);
+  } catch (error) {
+    if (isNotFound(error))
+      throw new Error(`${RESOURCE_NAME[kind]} "${name}" not found in namespace ${namespace}`);
+    throw error;
+  }
 }
 
 async function getDeployment({ client, namespace, name }: Target): Promise<SeerDeployment> {
@@ -112,19 +150,21 @@ async function getDeployment({ client, namespace, name }: Target): Promise<SeerD
 
 /** Prints the rollout's progress as it changes; resolves once it is done. */
 async function status(target: Target, timeoutMs: number): Promise<void> {
-  const { client, namespace, name, output } = target;
+  const { kind, client, namespace, name, output } = target;
+  const resource = RESOURCE_NAME[kind];
   let printed = '';
-  const report = (deployment: SeerDeployment) => {
-    const progress = rolloutProgress(deployment);
+  const report = (object: SeerDeployment | SeerDaemonSet) => {
+    const progress: RolloutProgress =
+      object.kind === 'SeerDaemonSet' ? daemonSetRolloutProgress(object) : rolloutProgress(object);
     if (progress.message !== printed) output.stdout.write(`${progress.message}\n`);
     printed = progress.message;
     return progress;
   };
-  const first = report(await getDeployment(target));
+  const first = report(await getObject(target));
   if (first.state === 'done') return;
   if (first.state === 'failed') throw new Error(first.message);
 
-  const informer = client.informer('SeerDeployment', { namespace, fieldSelector: `metadata.name=${name}` });
+  const informer = client.informer<RolloutKind>(kind, { namespace, fieldSelector: `metadata.name=${name}` });
   let timer: NodeJS.Timeout | undefined;
   try {
     await new Promise<void>((resolve, reject) => {
@@ -135,21 +175,21 @@ async function status(target: Target, timeoutMs: number): Promise<void> {
         if (error) reject(error);
         else resolve();
       };
-      const check = (deployment: SeerDeployment) => {
+      const check = (object: SeerDeployment | SeerDaemonSet) => {
         if (settled) return;
-        const progress = report(deployment);
+        const progress = report(object);
         if (progress.state === 'done') settle();
         else if (progress.state === 'failed') settle(new Error(progress.message));
       };
       if (timeoutMs > 0) {
         timer = setTimeout(
-          () => settle(new Error(`timed out waiting for the rollout of seerdeployment "${name}"`)),
+          () => settle(new Error(`timed out waiting for the rollout of ${resource} "${name}"`)),
           timeoutMs,
         );
       }
       informer.on('add', check);
-      informer.on('update', (_old, deployment) => check(deployment));
-      informer.on('delete', () => settle(new Error(`seerdeployment "${name}" was deleted`)));
+      informer.on('update', (_old, object) => check(object));
+      informer.on('delete', () => settle(new Error(`${resource} "${name}" was deleted`)));
       void informer.start();
     });
   } finally {
@@ -159,15 +199,18 @@ async function status(target: Target, timeoutMs: number): Promise<void> {
 }
 
 async function restart(target: Target): Promise<void> {
-  const deployment = await getDeployment(target);
-  if (deployment.spec.paused)
+  const object = await getObject(target);
+  const resource = RESOURCE_NAME[target.kind];
+  if (object.kind === 'SeerDeployment' && object.spec.paused)
     throw new Error(`can't restart paused seerdeployment "${target.name}" (seer rollout resume first)`);
-  await target.client.patch('SeerDeployment', objectRef(target.name, target.namespace), {
+  if (object.kind === 'SeerDaemonSet' && object.spec.update_strategy?.type === 'on_delete')
+    throw new Error(`can't restart seerdaemonset "${target.name}": its update strategy is on_delete`);
+  await target.client.patch(target.kind, objectRef(target.name, target.namespace), {
     spec: {
       template: { metadata: { annotations: { [RESTARTED_AT_ANNOTATION]: new Date().toISOString() } } },
     },
   });
-  target.output.stdout.write(`seerdeployment.${SEER_GROUP}/${target.name} restarted\n`);
+  target.output.stdout.write(`${resource}.${SEER_GROUP}/${target.name} restarted\n`);
 }
 
 /** Sets spec.paused; like kubectl, pausing what is paused (or resuming what is not) is an error. */
@@ -258,7 +301,8 @@ async function history(target: Target, revisionWanted: number | undefined): Prom
 export function createRolloutCommand(output: CommandOutput = process): Command {
   return {
     name: 'rollout',
-    summary: 'follow, restart, pause, resume, undo and list the rollouts of a seerdeployment',
+    summary:
+      'follow, restart, pause, resume, undo and list the rollouts of a seerdeployment; follow and restart a seerdaemonset',
     async run(args) {
       const [action, ...rest] = args;
       if (!action || !['status', 'restart', 'pause', 'resume', 'undo', 'history'].includes(action))
@@ -270,13 +314,16 @@ export function createRolloutCommand(output: CommandOutput = process): Command {
         throw new UsageError(`${(error as Error).message}\n${USAGE}`);
       }
       const { values, positionals } = parsed;
-      const name = parseResource(positionals);
+      const { kind, name } = parseTarget(positionals);
+      if (kind === 'SeerDaemonSet' && action !== 'status' && action !== 'restart')
+        throw new UsageError(`seer rollout ${action} works on seerdeployments only\n${USAGE}`);
       const timeoutMs = values.timeout === undefined ? 0 : parseDuration(values.timeout, '--timeout');
       const toRevision = revisionNumber('--to-revision', values['to-revision']);
       const revision = revisionNumber('--revision', values.revision);
       const file = kubeconfigFile(values.kubeconfig);
       const restClient = RestClient.fromKubeconfig(file);
       const target: Target = {
+        kind,
         client: new SeerClient(restClient),
         rest: restClient,
         namespace: values.namespace ?? contextNamespace(file) ?? 'default',

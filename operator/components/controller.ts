@@ -4,7 +4,6 @@ import {
   COMPONENT_IN_USE_FINALIZER,
   COMPONENT_LABEL,
   CONDITION_STATUS,
-  SEER_API_VERSION,
   TEMPLATE_HASH_LABEL,
 } from '../../api/names.js';
 import type {
@@ -20,6 +19,7 @@ import { isConflict, isNotFound } from '../../kube/errors.js';
 import { addFinalizer, removeFinalizer } from '../../kube/finalizers.js';
 import { objectKey } from '../../kube/keys.js';
 import { QueueController } from '../runtime/controller.js';
+import { controllerReference } from '../runtime/owned-pods.js';
 import { instancePod } from './instance-pod.js';
 import { planInstances } from './instance-plan.js';
 import type { Controller, OperatorContext } from '../runtime/context.js';
@@ -102,7 +102,6 @@ export class ComponentController implements Controller {
   }
 
   private async createInstance(component: SeerComponent, node: string, hash: string): Promise<void> {
-    const name = component.metadata.name ?? '';
     const base = instancePod(component, node);
     const pod: SeerPod = {
       ...base,
@@ -110,15 +109,7 @@ export class ComponentController implements Controller {
         ...base.metadata,
         labels: { ...base.metadata.labels, [TEMPLATE_HASH_LABEL]: hash },
         finalizers: [AGENT_FINALIZER],
-        ownerReferences: [
-          {
-            apiVersion: SEER_API_VERSION,
-            kind: 'SeerComponent',
-            name,
-            uid: component.metadata.uid ?? '',
-            controller: true,
-          },
-        ],
+        ownerReferences: [controllerReference(component)],
       },
     };
     try {

@@ -9,8 +9,8 @@ import {
 import { transition } from '../../api/conditions.js';
 import type { PodTemplate, SeerDeployment, SeerDeploymentStatus, SeerPod } from '../../api/types.js';
 import { errorMessage, isConflict, isNotFound } from '../../kube/errors.js';
-import type { Informer } from '../../kube/informer.js';
-import { type KubernetesObject, objectKey, splitKey } from '../../kube/keys.js';
+import { objectKey, splitKey } from '../../kube/keys.js';
+import { whenSynced } from '../runtime/caches.js';
 import { QueueController } from '../runtime/controller.js';
 import type { Controller, OperatorContext } from '../runtime/context.js';
 import { PodExpectations } from './expectations.js';
@@ -34,11 +34,6 @@ interface RolloutTarget {
   hash: string;
   template: PodTemplate;
   revision: number;
-}
-
-function synced(informer: Informer<KubernetesObject>): Promise<void> {
-  if (informer.hasSynced) return Promise.resolve();
-  return new Promise((resolve) => informer.once('synced', resolve));
 }
 
 /** The status as the API server would return it (no undefined fields), for comparing. */
@@ -96,7 +91,7 @@ export class DeploymentController implements Controller {
 
   start(): void {
     const { deployments, pods, revisions } = this.ctx.caches;
-    this.ready = Promise.all([synced(deployments), synced(pods), synced(revisions)]).then(() => {
+    this.ready = Promise.all([whenSynced(deployments), whenSynced(pods), whenSynced(revisions)]).then(() => {
       // Every deployment, and every deployment pods are labelled with, whether it exists or not:
       // pods of one deleted while no operator was running are cleaned up too.
       for (const deployment of deployments.list()) this.queue.enqueue(objectKey(deployment));

@@ -1,20 +1,10 @@
-import {
-  DEPLOYMENT_LABEL,
-  REVISION_ANNOTATION,
-  SEER_API_VERSION,
-  TEMPLATE_HASH_LABEL,
-} from '../../api/names.js';
-import type { PodTemplate, SeerDeployment, SeerPod, SeerPodSpec } from '../../api/types.js';
+import { DEPLOYMENT_LABEL, REVISION_ANNOTATION, TEMPLATE_HASH_LABEL } from '../../api/names.js';
+import type { PodTemplate, SeerDeployment, SeerPod } from '../../api/types.js';
+import { controllerReference, podFromTemplate } from '../runtime/owned-pods.js';
 
 /** The reference that marks a pod (or revision) as the deployment's. */
 export function ownerReference(deployment: SeerDeployment) {
-  return {
-    apiVersion: SEER_API_VERSION,
-    kind: 'SeerDeployment',
-    name: deployment.metadata.name ?? '',
-    uid: deployment.metadata.uid ?? '',
-    controller: true,
-  };
+  return controllerReference(deployment);
 }
 
 /**
@@ -29,22 +19,11 @@ export function newPod(
   hash: string,
   revision: number,
 ): SeerPod {
-  const spec: SeerPodSpec = structuredClone(template.spec);
-  delete spec.node_name;
-  return {
-    apiVersion: SEER_API_VERSION,
-    kind: 'SeerPod',
-    metadata: {
-      name,
-      namespace: deployment.metadata.namespace ?? 'default',
-      labels: {
-        ...template.metadata?.labels,
-        [DEPLOYMENT_LABEL]: deployment.metadata.name ?? '',
-        [TEMPLATE_HASH_LABEL]: hash,
-      },
-      annotations: { ...template.metadata?.annotations, [REVISION_ANNOTATION]: String(revision) },
-      ownerReferences: [ownerReference(deployment)],
-    },
-    spec,
-  };
+  return podFromTemplate(
+    deployment,
+    template,
+    name,
+    { [DEPLOYMENT_LABEL]: deployment.metadata.name ?? '', [TEMPLATE_HASH_LABEL]: hash },
+    { [REVISION_ANNOTATION]: String(revision) },
+  );
 }

@@ -1,5 +1,6 @@
 import { DEPLOYMENT_LABEL } from '../../api/names.js';
 import type { SeerDeployment, SeerPod } from '../../api/types.js';
+import { createdBy, podsWithLabels } from '../runtime/owned-pods.js';
 
 /** The labels a pod must carry to belong to the deployment: its name, plus spec.selector if set. */
 export function selectorLabels(deployment: SeerDeployment): Record<string, string> {
@@ -18,15 +19,7 @@ export function selectorString(deployment: SeerDeployment): string {
 
 /** The pods that belong to the deployment: same namespace, every selector label with its value. */
 export function deploymentPods(deployment: SeerDeployment, pods: Iterable<SeerPod>): SeerPod[] {
-  const namespace = deployment.metadata.namespace ?? 'default';
-  const wanted = Object.entries(selectorLabels(deployment));
-  const selected: SeerPod[] = [];
-  for (const pod of pods) {
-    if ((pod.metadata.namespace ?? 'default') !== namespace) continue;
-    const labels = pod.metadata.labels ?? {};
-    if (wanted.every(([key, value]) => labels[key] === value)) selected.push(pod);
-  }
-  return selected;
+  return podsWithLabels(deployment.metadata.namespace ?? 'default', selectorLabels(deployment), pods);
 }
 
 /** The key (`namespace/name`) of the deployment a pod is labelled with, if any. */
@@ -37,7 +30,5 @@ export function deploymentKeyOf(pod: SeerPod): string | undefined {
 
 /** Whether the pod was created by a deployment of this name (its controller owner reference says so). */
 export function createdByDeployment(pod: { metadata: SeerPod['metadata'] }, name: string): boolean {
-  return (pod.metadata.ownerReferences ?? []).some(
-    (owner) => owner.controller === true && owner.kind === 'SeerDeployment' && owner.name === name,
-  );
+  return createdBy(pod, 'SeerDeployment', name);
 }

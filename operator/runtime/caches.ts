@@ -1,6 +1,7 @@
 import { DEPLOYMENT_LABEL, NODE_LEASE_NAMESPACE } from '../../api/names.js';
-import type { SeerComponent, SeerDeployment, SeerNode, SeerPod } from '../../api/types.js';
+import type { SeerComponent, SeerDaemonSet, SeerDeployment, SeerNode, SeerPod } from '../../api/types.js';
 import { Informer } from '../../kube/informer.js';
+import type { KubernetesObject } from '../../kube/keys.js';
 import { leaseInformer, type Lease } from '../../kube/leases.js';
 import type { SeerClient } from '../../kube/seer-client.js';
 import { revisionsPath, type ControllerRevision } from '../../workloads/revisions.js';
@@ -13,6 +14,7 @@ import { revisionsPath, type ControllerRevision } from '../../workloads/revision
 export interface OperatorCaches {
   pods: Informer<SeerPod>;
   deployments: Informer<SeerDeployment>;
+  daemonSets: Informer<SeerDaemonSet>;
   components: Informer<SeerComponent>;
   nodes: Informer<SeerNode>;
   /** The agents' heartbeats, in kube-node-lease (read by the node lifecycle controller). */
@@ -21,7 +23,7 @@ export interface OperatorCaches {
   revisions: Informer<ControllerRevision>;
 }
 
-// Deployments and components are looked at again every few minutes whatever happens, as a safety
+// Deployments, daemon sets and components are looked at again every few minutes whatever happens, as a safety
 // net; pods and nodes change often enough on their own.
 const RESYNC_MS = 5 * 60_000;
 
@@ -37,6 +39,7 @@ export function createCaches(
       onError: failed('SeerDeployment'),
       resyncMs: RESYNC_MS,
     }),
+    daemonSets: client.informer('SeerDaemonSet', { onError: failed('SeerDaemonSet'), resyncMs: RESYNC_MS }),
     components: client.informer('SeerComponent', { onError: failed('SeerComponent'), resyncMs: RESYNC_MS }),
     nodes: client.informer('SeerNode', { onError: failed('SeerNode') }),
     nodeLeases: leaseInformer(client.rest, NODE_LEASE_NAMESPACE, { onError: failed('Lease') }),
@@ -47,6 +50,12 @@ export function createCaches(
       onError: failed('ControllerRevision'),
     }),
   };
+}
+
+/** Resolves once the cache has been filled (at once if it has). */
+export function whenSynced(informer: Informer<KubernetesObject>): Promise<void> {
+  if (informer.hasSynced) return Promise.resolve();
+  return new Promise((resolve) => informer.once('synced', resolve));
 }
 
 /** Starts every cache; resolves once all of them are filled. */

@@ -47,6 +47,7 @@ describe('the examples', () => {
     for (const expected of [
       'seerpod.seer.io/passport',
       'seerdeployment.seer.io/passport-deployment',
+      'seerdaemonset.seer.io/log-agent',
       'seercomponent.seer.io/nginx-component',
       'seercomponent.seer.io/fpm-component',
     ]) {
@@ -57,7 +58,7 @@ describe('the examples', () => {
   });
 
   test('short names reach each kind', async () => {
-    for (const short of ['spod', 'sdeploy', 'scomp', 'snode']) {
+    for (const short of ['spod', 'sdeploy', 'sds', 'scomp', 'snode']) {
       const out = await cluster.kubectl(['get', short]);
       assert.equal(out.code, 0, `${short}: ${out.stderr}`);
     }
@@ -112,6 +113,38 @@ describe('the examples', () => {
     const table = await cluster.kubectlOk(['get', 'seerdeployments']);
     assert.deepEqual(headers(table).slice(0, 5), ['NAME', 'DESIRED', 'READY', 'UP-TO-DATE', 'AVAILABLE']);
     assert.deepEqual(row(table, 'passport-deployment').slice(1, 5), ['3', '2', '3', '1']);
+  });
+
+  test('seerdaemonsets show DESIRED, CURRENT, READY, UP-TO-DATE, AVAILABLE, NODE-SELECTOR', async () => {
+    await cluster.kubectlOk([
+      'patch',
+      'seerdaemonset',
+      'log-agent',
+      '--subresource=status',
+      '--type=merge',
+      '-p',
+      JSON.stringify({
+        status: {
+          desired_number_scheduled: 4,
+          current_number_scheduled: 3,
+          number_ready: 2,
+          updated_number_scheduled: 1,
+          number_available: 2,
+        },
+      }),
+    ]);
+    const table = await cluster.kubectlOk(['get', 'sds']);
+    assert.deepEqual(headers(table), [
+      'NAME',
+      'DESIRED',
+      'CURRENT',
+      'READY',
+      'UP-TO-DATE',
+      'AVAILABLE',
+      'NODE-SELECTOR',
+      'AGE',
+    ]);
+    assert.deepEqual(row(table, 'log-agent').slice(1, 7), ['4', '3', '2', '1', '2', '{"role":"db"}']);
   });
 
   test('seernodes show STATUS, PODS, AGENT', async () => {
@@ -256,6 +289,7 @@ async function exampleObjects(): Promise<AnySeerObject[]> {
   const files = [
     'passport-pod.yaml',
     'passport-deployment.yaml',
+    'log-agent-daemonset.yaml',
     'php-stack.yaml',
     'node.yaml',
     'hello/hello-pod.yaml',

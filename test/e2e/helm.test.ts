@@ -326,7 +326,7 @@ describe('the chart against a real control plane', () => {
     assert.match(result.stdout, /seer-agent --kubeconfig/);
     await cluster.kubectlOk(['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all']);
     const crds = await cluster.kubectlOk(['get', 'crd', '-o', 'name']);
-    for (const crd of ['seerpods', 'seerdeployments', 'seercomponents', 'seernodes'])
+    for (const crd of ['seerpods', 'seerdeployments', 'seerdaemonsets', 'seercomponents', 'seernodes'])
       assert.match(crds, new RegExp(`${crd}\\.seer\\.io`));
     const replicas = await cluster.kubectlOk([
       'get',

@@ -8,6 +8,7 @@ import { CRD_DIR, loadCrds } from '../../api/crds.js';
 import {
   COMPONENT_CONDITION,
   CONDITION_STATUS,
+  DAEMON_SET_CONDITION,
   DEPLOYMENT_CONDITION,
   NODE_CONDITION,
   NODE_PHASE,
@@ -144,18 +145,25 @@ test('no schema preserves unknown fields', () => {
   }
 });
 
-test('the pod spec schema is the same in SeerPod, SeerDeployment and SeerComponent', () => {
+test('the pod spec schema is the same in SeerPod and every template', () => {
   const podSpec = plain(schemaAt('SeerPod', 'spec'));
   assert.ok(podSpec.properties?.node_name, 'SeerPod.spec.node_name is missing');
   delete podSpec.properties.node_name;
   assert.deepEqual(plain(schemaAt('SeerDeployment', 'spec.template.spec')), podSpec);
+  assert.deepEqual(plain(schemaAt('SeerDaemonSet', 'spec.template.spec')), podSpec);
   assert.deepEqual(plain(schemaAt('SeerComponent', 'spec.template.spec')), podSpec);
   // The templates around them differ only in their own description.
   const deploymentTemplate = plain(schemaAt('SeerDeployment', 'spec.template'));
-  const componentTemplate = plain(schemaAt('SeerComponent', 'spec.template'));
   delete deploymentTemplate.description;
-  delete componentTemplate.description;
-  assert.deepEqual(deploymentTemplate, componentTemplate);
+  for (const kind of ['SeerDaemonSet', 'SeerComponent'] as const) {
+    const template = plain(schemaAt(kind, 'spec.template'));
+    delete template.description;
+    assert.deepEqual(template, deploymentTemplate, kind);
+  }
+  // The daemon set's selector is the deployment's, but for which pods it selects by default.
+  const deploymentSelector = plain(schemaAt('SeerDeployment', 'spec.selector.match_labels'));
+  deploymentSelector.description = plain(schemaAt('SeerDaemonSet', 'spec.selector.match_labels')).description;
+  assert.deepEqual(plain(schemaAt('SeerDaemonSet', 'spec.selector.match_labels')), deploymentSelector);
 });
 
 test('each kind has the status subresource, and SeerDeployment the scale subresource', () => {
@@ -168,6 +176,8 @@ test('each kind has the status subresource, and SeerDeployment the scale subreso
     labelSelectorPath: '.status.selector',
   });
   assert.equal(versionOf('SeerPod').subresources?.scale, undefined);
+  // As Kubernetes' DaemonSet: the nodes decide how many pods there are.
+  assert.equal(versionOf('SeerDaemonSet').subresources?.scale, undefined);
 });
 
 test('agents can select SeerPods by spec.node_name', () => {
@@ -190,6 +200,15 @@ const printerColumns: Record<SeerKind, [name: string, jsonPath: string, type: st
     ['AVAILABLE', '.status.available_replicas', 'integer', 0],
     ['AGE', '.metadata.creationTimestamp', 'date', 0],
     ['PAUSED', '.spec.paused', 'boolean', 1],
+  ],
+  SeerDaemonSet: [
+    ['DESIRED', '.status.desired_number_scheduled', 'integer', 0],
+    ['CURRENT', '.status.current_number_scheduled', 'integer', 0],
+    ['READY', '.status.number_ready', 'integer', 0],
+    ['UP-TO-DATE', '.status.updated_number_scheduled', 'integer', 0],
+    ['AVAILABLE', '.status.number_available', 'integer', 0],
+    ['NODE-SELECTOR', '.spec.node_selector', 'string', 0],
+    ['AGE', '.metadata.creationTimestamp', 'date', 0],
   ],
   SeerComponent: [
     ['INSTANCES', '.status.instances', 'integer', 0],
@@ -254,6 +273,7 @@ test('the conditions description of each kind names its condition types', () => 
   const types: Record<SeerKind, Record<string, string>> = {
     SeerPod: POD_CONDITION,
     SeerDeployment: DEPLOYMENT_CONDITION,
+    SeerDaemonSet: DAEMON_SET_CONDITION,
     SeerComponent: COMPONENT_CONDITION,
     SeerNode: NODE_CONDITION,
   };

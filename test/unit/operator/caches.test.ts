@@ -37,6 +37,7 @@ test('the operator caches every collection its controllers read, and is synced o
     '/apis/apps/v1/controllerrevisions',
     '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases',
     '/apis/seer.io/v1alpha1/seercomponents',
+    '/apis/seer.io/v1alpha1/seerdaemonsets',
     '/apis/seer.io/v1alpha1/seerdeployments',
     '/apis/seer.io/v1alpha1/seernodes',
     '/apis/seer.io/v1alpha1/seerpods',
@@ -55,7 +56,7 @@ test('the operator caches every collection its controllers read, and is synced o
   assert.ok(Object.values(caches).every((cache) => cache.hasSynced));
 
   await sleep(20);
-  assert.equal(api.watching.size, 6);
+  assert.equal(api.watching.size, 7);
   await stopCaches(caches);
   assert.equal(api.watching.size, 0, 'a watch outlived stopCaches');
 });

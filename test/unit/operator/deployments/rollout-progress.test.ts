@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { SeerDeploymentStatus } from '../../../../api/types.js';
 import { parseDuration } from '../../../../cli/duration.js';
-import { parseResource } from '../../../../cli/commands/rollout.js';
+import { parseResource, parseTarget } from '../../../../cli/commands/rollout.js';
 import { UsageError } from '../../../../cli/command.js';
 import { rolloutProgress } from '../../../../workloads/rollout-progress.js';
 import { deployment } from './fixtures.js';
@@ -58,6 +58,10 @@ test('seer rollout names a seerdeployment by any of its names', () => {
     assert.equal(parseResource([form]), 'web', form);
   }
   assert.equal(parseResource(['sdeploy', 'web']), 'web');
+  for (const form of ['seerdaemonset/logs', 'sds/logs', 'seerdaemonsets.seer.io/logs']) {
+    assert.deepEqual(parseTarget([form]), { kind: 'SeerDaemonSet', name: 'logs' }, form);
+  }
+  assert.deepEqual(parseTarget(['sdeploy/web']), { kind: 'SeerDeployment', name: 'web' });
   for (const bad of [
     ['deployment/web'],
     ['web'],

@@ -1,0 +1,326 @@
+import { isDeepStrictEqual } from 'node:util';
+import type { Logger } from 'pino';
+import {
+  AGENT_FINALIZER,
+  CONDITION_STATUS,
+  DAEMON_SET_CONDITION,
+  DAEMON_SET_LABEL,
+  NODE_LABEL,
+  TEMPLATE_HASH_LABEL,
+} from '../../api/names.js';
+import { transition } from '../../api/conditions.js';
+import type { SeerDaemonSet, SeerDaemonSetStatus, SeerNode, SeerPod } from '../../api/types.js';
+import { errorMessage, isNotFound } from '../../kube/errors.js';
+import { removeFinalizer } from '../../kube/finalizers.js';
+import { objectKey, splitKey } from '../../kube/keys.js';
+import { templateHash } from '../../workloads/template-hash.js';
+import { PodExpectations } from '../deployments/expectations.js';
+import { podName } from '../deployments/pod-name.js';
+import { isTerminating } from '../deployments/pod-state.js';
+import { whenSynced } from '../runtime/caches.js';
+import { QueueController } from '../runtime/controller.js';
+import type { Controller, OperatorContext } from '../runtime/context.js';
+import { createdBy, podFromTemplate } from '../runtime/owned-pods.js';
+import { daemonSetKeyOf, daemonSetPods, planDaemonSet } from './plan.js';
+
+/** The status as the API server would return it (no undefined fields), for comparing. */
+function plain(status: SeerDaemonSetStatus | undefined): unknown {
+  return status === undefined ? undefined : JSON.parse(JSON.stringify(status));
+}
+
+const plural = (count: number, noun: string) => `${count} ${noun}${count === 1 ? '' : 's'}`;
+
+/** Whether a node change can change which daemon sets it should run. */
+function placementChanged(old: SeerNode, node: SeerNode): boolean {
+  return (
+    !isDeepStrictEqual(old.metadata.labels ?? {}, node.metadata.labels ?? {}) ||
+    Boolean(old.metadata.deletionTimestamp) !== Boolean(node.metadata.deletionTimestamp)
+  );
+}
+
+/**
+ * Keeps one pod of each SeerDaemonSet's template on every node that should run it (see plan.ts for
+ * the rules): created bound to the node, so the scheduler leaves it alone; deleted from nodes that stop
+ * matching; released from nodes that are gone; replaced node by node when the template changes. There
+ * is no garbage collector in the meta cluster, so the pods of a deleted daemon set are deleted here.
+ */
+export class DaemonSetController implements Controller {
+  readonly name = 'daemonset';
+  private readonly queue: QueueController;
+  private readonly expectations = new PodExpectations();
+  /** The status last written per daemon set key (and uid), until the cache shows it. */
+  private readonly written = new Map<string, { uid: string | undefined; status: SeerDaemonSetStatus }>();
+  private readonly logger: Logger;
+  private ready: Promise<void> = Promise.resolve();
+
+  constructor(private readonly ctx: OperatorContext) {
+    this.logger = ctx.logger.child({ controller: this.name });
+    this.queue = new QueueController({
+      name: this.name,
+      reconcile: (key) => this.reconcile(key),
+      metrics: ctx.metrics,
+      logger: ctx.logger,
+    });
+    const { daemonSets, pods, nodes } = ctx.caches;
+    daemonSets.on('add', (daemonSet) => this.queue.enqueue(objectKey(daemonSet)));
+    daemonSets.on('update', (_old, daemonSet) => this.queue.enqueue(objectKey(daemonSet)));
+    daemonSets.on('delete', (daemonSet) => this.queue.enqueue(objectKey(daemonSet)));
+    pods.on('add', (pod) => this.onPod(pod, false));
+    pods.on('update', (old, pod) => {
+      if (daemonSetKeyOf(old) !== daemonSetKeyOf(pod)) this.onPod(old, true);
+      this.onPod(pod, false);
+    });
+    pods.on('delete', (pod) => this.onPod(pod, true));
+    nodes.on('add', () => this.enqueueAll());
+    nodes.on('update', (old, node) => {
+      if (placementChanged(old, node)) this.enqueueAll();
+    });
+    nodes.on('delete', () => this.enqueueAll());
+  }
+
+  start(): void {
+    const { daemonSets, pods, nodes } = this.ctx.caches;
+    this.ready = Promise.all([whenSynced(daemonSets), whenSynced(pods), whenSynced(nodes)]).then(() => {
+      // Every daemon set, and every one pods are labelled with, whether it exists or not: pods of one
+      // deleted while no operator was running are cleaned up too.
+      this.enqueueAll();
+      for (const pod of pods.list()) {
+        const key = daemonSetKeyOf(pod);
+        if (key) this.queue.enqueue(key);
+      }
+    });
+    this.queue.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.queue.stop();
+  }
+
+  private enqueueAll(): void {
+    for (const daemonSet of this.ctx.caches.daemonSets.list()) this.queue.enqueue(objectKey(daemonSet));
+  }
+
+  private onPod(pod: SeerPod, gone: boolean): void {
+    const key = daemonSetKeyOf(pod);
+    if (!key) return;
+    const name = pod.metadata.name ?? '';
+    this.expectations.observed(key, 'creation', name);
+    if (gone || isTerminating(pod)) this.expectations.observed(key, 'deletion', name);
+    this.queue.enqueue(key);
+  }
+
+  private async reconcile(key: string): Promise<void> {
+    await this.ready;
+    const cached = this.ctx.caches.daemonSets.get(key);
+    if (!cached || cached.metadata.deletionTimestamp) {
+      await this.cleanUp(key, cached !== undefined);
+      return;
+    }
+    const waitMs = this.expectations.waitMs(key);
+    if (waitMs > 0) {
+      // The pod events that end the wait enqueue the key again; this is only the expiry.
+      this.queue.enqueueAfter(key, waitMs);
+      return;
+    }
+
+    const now = new Date();
+    const daemonSet: SeerDaemonSet = { ...cached, status: this.previousStatus(key, cached) };
+    const hash = templateHash(daemonSet.spec.template);
+    const pods = daemonSetPods(daemonSet, this.ctx.caches.pods.list());
+    const planned = planDaemonSet(daemonSet, this.ctx.caches.nodes.list(), pods, now, hash);
+
+    const creation = await this.createPods(daemonSet, hash, planned.create);
+    const deletion = await this.deletePods(daemonSet, planned.delete);
+    const release = await this.releasePods(daemonSet, planned.release);
+
+    const status = planned.status;
+    if (creation.error) {
+      status.conditions = [
+        ...(status.conditions ?? []),
+        transition(
+          daemonSet.status?.conditions,
+          {
+            type: DAEMON_SET_CONDITION.PodFailure,
+            status: CONDITION_STATUS.True,
+            reason: 'FailedCreate',
+            message: errorMessage(creation.error),
+          },
+          now,
+        ),
+      ];
+    }
+    await this.writeStatus(key, daemonSet, status);
+
+    if (planned.recheckAfterMs !== undefined) this.queue.enqueueAfter(key, planned.recheckAfterMs + 1);
+    // Failing is what gets the key retried with backoff.
+    if (creation.error) throw creation.error;
+    if (deletion.error) throw deletion.error;
+    if (release.error) throw release.error;
+  }
+
+  /** The status last written, while the cache still shows an older one. */
+  private previousStatus(key: string, daemonSet: SeerDaemonSet): SeerDaemonSetStatus | undefined {
+    const mine = this.written.get(key);
+    if (!mine || mine.uid !== daemonSet.metadata.uid) return daemonSet.status;
+    if (isDeepStrictEqual(plain(mine.status), plain(daemonSet.status))) this.written.delete(key);
+    return mine.status;
+  }
+
+  /** The pod for `node`: bound to it from the start (the scheduler skips bound pods), with the agent's finalizer. */
+  private newPod(daemonSet: SeerDaemonSet, hash: string, node: string): SeerPod {
+    const name = podName(daemonSet.metadata.name ?? '', hash);
+    const pod = podFromTemplate(daemonSet, daemonSet.spec.template, name, {
+      [DAEMON_SET_LABEL]: daemonSet.metadata.name ?? '',
+      [TEMPLATE_HASH_LABEL]: hash,
+      [NODE_LABEL]: node,
+    });
+    pod.metadata.finalizers = [AGENT_FINALIZER];
+    pod.spec.node_name = node;
+    return pod;
+  }
+
+  private async createPods(
+    daemonSet: SeerDaemonSet,
+    hash: string,
+    nodes: string[],
+  ): Promise<{ error?: unknown }> {
+    if (nodes.length === 0) return {};
+    const key = objectKey(daemonSet);
+    const results = await Promise.allSettled(
+      nodes.map(async (node) => {
+        const pod = this.newPod(daemonSet, hash, node);
+        const name = pod.metadata.name ?? '';
+        this.expectations.expect(key, 'creation', name);
+        try {
+          await this.ctx.client.create('SeerPod', pod);
+        } catch (error) {
+          this.expectations.observed(key, 'creation', name);
+          throw error;
+        }
+        return `${name} on ${node}`;
+      }),
+    );
+    const created = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (created.length > 0) {
+      this.ctx.events.record(
+        daemonSet,
+        'Normal',
+        'SuccessfulCreate',
+        `Created ${plural(created.length, 'pod')}: ${created.join(', ')}`,
+      );
+    }
+    if (failure) {
+      const message = `Error creating: ${errorMessage(failure.reason)}`;
+      this.ctx.events.record(daemonSet, 'Warning', 'FailedCreate', message);
+      return { error: failure.reason };
+    }
+    return {};
+  }
+
+  private async deletePods(daemonSet: SeerDaemonSet, pods: SeerPod[]): Promise<{ error?: unknown }> {
+    if (pods.length === 0) return {};
+    const key = objectKey(daemonSet);
+    const results = await Promise.allSettled(
+      pods.map(async (pod) => {
+        const name = pod.metadata.name ?? '';
+        this.expectations.expect(key, 'deletion', name);
+        try {
+          await this.ctx.client.delete('SeerPod', pod);
+        } catch (error) {
+          this.expectations.observed(key, 'deletion', name);
+          if (!isNotFound(error)) throw error;
+        }
+        return pod.spec.node_name ? `${name} on ${pod.spec.node_name}` : name;
+      }),
+    );
+    const deleted = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (deleted.length > 0) {
+      this.ctx.events.record(
+        daemonSet,
+        'Normal',
+        'SuccessfulDelete',
+        `Deleted ${plural(deleted.length, 'pod')}: ${deleted.join(', ')}`,
+      );
+    }
+    if (failure) {
+      const message = `Error deleting: ${errorMessage(failure.reason)}`;
+      this.ctx.events.record(daemonSet, 'Warning', 'FailedDelete', message);
+      return { error: failure.reason };
+    }
+    return {};
+  }
+
+  /** Pods on nodes that are gone: no agent is left to remove its finalizer, so it is removed here. */
+  private async releasePods(daemonSet: SeerDaemonSet, pods: SeerPod[]): Promise<{ error?: unknown }> {
+    let error: unknown;
+    for (const pod of pods) {
+      try {
+        if (!pod.metadata.deletionTimestamp) await this.ctx.client.delete('SeerPod', pod);
+        // Only the agent's finalizer goes; one another controller added stays.
+        await removeFinalizer(this.ctx.client, 'SeerPod', pod, AGENT_FINALIZER);
+        const message = `Released pod ${pod.metadata.name}: its node ${pod.spec.node_name} no longer exists`;
+        this.ctx.events.record(daemonSet, 'Normal', 'PodReleased', message);
+      } catch (failure) {
+        if (!isNotFound(failure)) error ??= failure;
+      }
+    }
+    return error === undefined ? {} : { error };
+  }
+
+  /** Writes the status when it differs from what was last written (or, failing that, cached). */
+  private async writeStatus(
+    key: string,
+    daemonSet: SeerDaemonSet,
+    status: SeerDaemonSetStatus,
+  ): Promise<void> {
+    if (isDeepStrictEqual(plain(status), plain(daemonSet.status))) return;
+    const { uid } = daemonSet.metadata;
+    try {
+      const updated = await this.ctx.client.patchStatus('SeerDaemonSet', daemonSet, status);
+      this.written.set(key, { uid, status: updated.status ?? status });
+    } catch (error) {
+      if (isNotFound(error)) return;
+      throw error;
+    }
+  }
+
+  /**
+   * The daemon set is gone (or going): its pods go too, since no garbage collector follows their
+   * owner references. Only pods it created are deleted; before deleting anything, the API server
+   * confirms it is really gone, not just missing from a cache that is behind.
+   */
+  private async cleanUp(key: string, deleting: boolean): Promise<void> {
+    const { namespace = 'default', name } = splitKey(key);
+    const pods = this.ctx.caches.pods
+      .list()
+      .filter(
+        (pod) =>
+          pod.metadata.namespace === namespace &&
+          pod.metadata.labels?.[DAEMON_SET_LABEL] === name &&
+          createdBy(pod, 'SeerDaemonSet', name) &&
+          !isTerminating(pod),
+      );
+    if (pods.length > 0) {
+      if (!deleting) {
+        try {
+          await this.ctx.client.get('SeerDaemonSet', name, namespace);
+          return;
+        } catch (error) {
+          if (!isNotFound(error)) throw error;
+        }
+      }
+      await Promise.all(
+        pods.map((pod) =>
+          this.ctx.client.delete('SeerPod', pod).catch((error: unknown) => {
+            if (!isNotFound(error)) throw error;
+          }),
+        ),
+      );
+      this.logger.info({ daemonSet: key, pods: pods.length }, 'deleted the pods of a deleted daemon set');
+    }
+    this.expectations.forget(key);
+    this.written.delete(key);
+  }
+}
