@@ -60,7 +60,10 @@ for (const object of completeObjects) {
     const schema = await specAndStatusSchema(SEER_RESOURCES[object.kind].plural);
     const fields = { spec: object.spec, status: object.status };
     const set = new Set(setPaths(fields, schema, ''));
-    const missing = declaredPaths(schema, '').filter((p) => !set.has(p));
+    // Init containers share the container item schema (api/schema/container.yaml), so a field is
+    // covered for them when the fixture's containers set it; the CRD refuses probes and ports on them.
+    const covered = (p: string) => set.has(p) || set.has(p.replace('.init_containers[]', '.containers[]'));
+    const missing = declaredPaths(schema, '').filter((p) => !covered(p));
     assert.deepEqual(missing, [], `fields of the CRD that the typed fixture does not set`);
     assert.deepEqual(unknownFields(fields, schema), []);
   });
