@@ -9,7 +9,7 @@ import {
   TEMPLATE_HASH_LABEL,
 } from '../../api/names.js';
 import { transition } from '../../api/conditions.js';
-import type { SeerDaemonSet, SeerDaemonSetStatus, SeerNode, SeerPod } from '../../api/types.js';
+import type { SeerDaemonSet, SeerNode, SeerPod } from '../../api/types.js';
 import { errorMessage, isNotFound } from '../../kube/errors.js';
 import { removeFinalizer } from '../../kube/finalizers.js';
 import { objectKey, splitKey } from '../../kube/keys.js';
@@ -21,14 +21,10 @@ import { whenSynced } from '../runtime/caches.js';
 import { QueueController } from '../runtime/controller.js';
 import type { Controller, OperatorContext } from '../runtime/context.js';
 import { createdBy, podFromTemplate } from '../runtime/owned-pods.js';
+import { deleteOwnedPods } from '../runtime/pod-deletions.js';
+import { WrittenStatus } from '../runtime/written-status.js';
 import { daemonSetKeyOf, daemonSetPods, planDaemonSet } from './plan.js';
-
-/** The status as the API server would return it (no undefined fields), for comparing. */
-function plain(status: SeerDaemonSetStatus | undefined): unknown {
-  return status === undefined ? undefined : JSON.parse(JSON.stringify(status));
-}
-
-const plural = (count: number, noun: string) => `${count} ${noun}${count === 1 ? '' : 's'}`;
+import { plural } from '../../common/plural.js';
 
 /** Whether a node change can change which daemon sets it should run. */
 function placementChanged(old: SeerNode, node: SeerNode): boolean {
@@ -48,13 +44,13 @@ export class DaemonSetController implements Controller {
   readonly name = 'daemonset';
   private readonly queue: QueueController;
   private readonly expectations = new PodExpectations();
-  /** The status last written per daemon set key (and uid), until the cache shows it. */
-  private readonly written = new Map<string, { uid: string | undefined; status: SeerDaemonSetStatus }>();
+  private readonly statuses: WrittenStatus<'SeerDaemonSet'>;
   private readonly logger: Logger;
   private ready: Promise<void> = Promise.resolve();
 
   constructor(private readonly ctx: OperatorContext) {
     this.logger = ctx.logger.child({ controller: this.name });
+    this.statuses = new WrittenStatus(ctx, 'SeerDaemonSet');
     this.queue = new QueueController({
       name: this.name,
       reconcile: (key) => this.reconcile(key),
@@ -124,13 +120,19 @@ export class DaemonSetController implements Controller {
     }
 
     const now = new Date();
-    const daemonSet: SeerDaemonSet = { ...cached, status: this.previousStatus(key, cached) };
+    const daemonSet: SeerDaemonSet = { ...cached, status: this.statuses.previous(key, cached) };
     const hash = templateHash(daemonSet.spec.template);
     const pods = daemonSetPods(daemonSet, this.ctx.caches.pods.list());
     const planned = planDaemonSet(daemonSet, this.ctx.caches.nodes.list(), pods, now, hash);
 
     const creation = await this.createPods(daemonSet, hash, planned.create);
-    const deletion = await this.deletePods(daemonSet, planned.delete);
+    const deletion = await deleteOwnedPods(
+      this.ctx,
+      this.expectations,
+      daemonSet,
+      planned.delete,
+      'SuccessfulDelete',
+    );
     const release = await this.releasePods(daemonSet, planned.release);
 
     const status = planned.status;
@@ -149,21 +151,13 @@ export class DaemonSetController implements Controller {
         ),
       ];
     }
-    await this.writeStatus(key, daemonSet, status);
+    await this.statuses.write(key, daemonSet, status);
 
     if (planned.recheckAfterMs !== undefined) this.queue.enqueueAfter(key, planned.recheckAfterMs + 1);
     // Failing is what gets the key retried with backoff.
     if (creation.error) throw creation.error;
     if (deletion.error) throw deletion.error;
     if (release.error) throw release.error;
-  }
-
-  /** The status last written, while the cache still shows an older one. */
-  private previousStatus(key: string, daemonSet: SeerDaemonSet): SeerDaemonSetStatus | undefined {
-    const mine = this.written.get(key);
-    if (!mine || mine.uid !== daemonSet.metadata.uid) return daemonSet.status;
-    if (isDeepStrictEqual(plain(mine.status), plain(daemonSet.status))) this.written.delete(key);
-    return mine.status;
   }
 
   /** The pod for `node`: bound to it from the start (the scheduler skips bound pods), with the agent's finalizer. */
@@ -218,40 +212,6 @@ export class DaemonSetController implements Controller {
     return {};
   }
 
-  private async deletePods(daemonSet: SeerDaemonSet, pods: SeerPod[]): Promise<{ error?: unknown }> {
-    if (pods.length === 0) return {};
-    const key = objectKey(daemonSet);
-    const results = await Promise.allSettled(
-      pods.map(async (pod) => {
-        const name = pod.metadata.name ?? '';
-        this.expectations.expect(key, 'deletion', name);
-        try {
-          await this.ctx.client.delete('SeerPod', pod);
-        } catch (error) {
-          this.expectations.observed(key, 'deletion', name);
-          if (!isNotFound(error)) throw error;
-        }
-        return pod.spec.node_name ? `${name} on ${pod.spec.node_name}` : name;
-      }),
-    );
-    const deleted = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-    const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (deleted.length > 0) {
-      this.ctx.events.record(
-        daemonSet,
-        'Normal',
-        'SuccessfulDelete',
-        `Deleted ${plural(deleted.length, 'pod')}: ${deleted.join(', ')}`,
-      );
-    }
-    if (failure) {
-      const message = `Error deleting: ${errorMessage(failure.reason)}`;
-      this.ctx.events.record(daemonSet, 'Warning', 'FailedDelete', message);
-      return { error: failure.reason };
-    }
-    return {};
-  }
-
   /** Pods on nodes that are gone: no agent is left to remove its finalizer, so it is removed here. */
   private async releasePods(daemonSet: SeerDaemonSet, pods: SeerPod[]): Promise<{ error?: unknown }> {
     let error: unknown;
@@ -267,23 +227,6 @@ export class DaemonSetController implements Controller {
       }
     }
     return error === undefined ? {} : { error };
-  }
-
-  /** Writes the status when it differs from what was last written (or, failing that, cached). */
-  private async writeStatus(
-    key: string,
-    daemonSet: SeerDaemonSet,
-    status: SeerDaemonSetStatus,
-  ): Promise<void> {
-    if (isDeepStrictEqual(plain(status), plain(daemonSet.status))) return;
-    const { uid } = daemonSet.metadata;
-    try {
-      const updated = await this.ctx.client.patchStatus('SeerDaemonSet', daemonSet, status);
-      this.written.set(key, { uid, status: updated.status ?? status });
-    } catch (error) {
-      if (isNotFound(error)) return;
-      throw error;
-    }
   }
 
   /**
@@ -321,6 +264,6 @@ export class DaemonSetController implements Controller {
       this.logger.info({ daemonSet: key, pods: pods.length }, 'deleted the pods of a deleted daemon set');
     }
     this.expectations.forget(key);
-    this.written.delete(key);
+    this.statuses.forget(key);
   }
 }

@@ -1,4 +1,3 @@
-import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import {
   CONDITION_STATUS,
@@ -11,6 +10,8 @@ import type { PodTemplate, SeerDeployment, SeerDeploymentStatus, SeerPod } from 
 import { errorMessage, isConflict, isNotFound } from '../../kube/errors.js';
 import { objectKey, splitKey } from '../../kube/keys.js';
 import { whenSynced } from '../runtime/caches.js';
+import { deleteOwnedPods } from '../runtime/pod-deletions.js';
+import { WrittenStatus } from '../runtime/written-status.js';
 import { QueueController } from '../runtime/controller.js';
 import type { Controller, OperatorContext } from '../runtime/context.js';
 import { PodExpectations } from './expectations.js';
@@ -28,6 +29,7 @@ import {
 import { PROGRESSING_REASON } from '../../workloads/rollout-progress.js';
 import { templateHash } from '../../workloads/template-hash.js';
 import { plan } from './rollout-plan.js';
+import { plural } from '../../common/plural.js';
 
 /** The template new pods are created from in this reconcile, and its revision. */
 interface RolloutTarget {
@@ -36,16 +38,9 @@ interface RolloutTarget {
   revision: number;
 }
 
-/** The status as the API server would return it (no undefined fields), for comparing. */
-function plain(status: SeerDeploymentStatus | undefined): unknown {
-  return status === undefined ? undefined : JSON.parse(JSON.stringify(status));
-}
-
 function progressingOf(status: SeerDeploymentStatus | undefined) {
   return status?.conditions?.find((c) => c.type === DEPLOYMENT_CONDITION.Progressing);
 }
-
-const plural = (count: number, noun: string) => `${count} ${noun}${count === 1 ? '' : 's'}`;
 
 /**
  * Keeps each SeerDeployment's pods: replicas of its template, replaced by a rolling update or recreated
@@ -59,8 +54,7 @@ export class DeploymentController implements Controller {
   private readonly queue: QueueController;
   private readonly history: RevisionHistory;
   private readonly expectations = new PodExpectations();
-  /** The status last written per deployment key (and uid), until the cache shows it. */
-  private readonly written = new Map<string, { uid: string | undefined; status: SeerDeploymentStatus }>();
+  private readonly statuses: WrittenStatus<'SeerDeployment'>;
   private readonly logger: Logger;
   private ready: Promise<void> = Promise.resolve();
 
@@ -72,6 +66,7 @@ export class DeploymentController implements Controller {
       metrics: ctx.metrics,
       logger: ctx.logger,
     });
+    this.statuses = new WrittenStatus(ctx, 'SeerDeployment');
     this.history = new RevisionHistory(ctx.rest, ctx.caches.revisions);
     const { deployments, pods } = ctx.caches;
     deployments.on('add', (deployment) => this.queue.enqueue(objectKey(deployment)));
@@ -131,7 +126,7 @@ export class DeploymentController implements Controller {
     }
 
     const now = new Date();
-    const previous = this.previousStatus(key, cached);
+    const previous = this.statuses.previous(key, cached);
     const deployment: SeerDeployment = { ...cached, status: previous };
     await this.history.removeLeftOvers(deployment);
     const target = await this.rolloutTarget(deployment);
@@ -141,7 +136,13 @@ export class DeploymentController implements Controller {
 
     await this.relabelRevision(pods, target);
     const creation = await this.createPods(deployment, target, planned.create);
-    const deletion = await this.deletePods(deployment, planned.delete);
+    const deletion = await deleteOwnedPods(
+      this.ctx,
+      this.expectations,
+      deployment,
+      planned.delete,
+      'ScalingDown',
+    );
 
     const status = planned.status;
     if (creation.error) {
@@ -159,7 +160,7 @@ export class DeploymentController implements Controller {
         ),
       ];
     }
-    await this.writeStatus(key, deployment, status);
+    await this.statuses.write(key, deployment, status);
     this.recordTransitions(deployment, previous, status, target);
 
     const hashesInUse = new Set(pods.map(templateHashOf).filter((h): h is string => h !== undefined));
@@ -174,14 +175,6 @@ export class DeploymentController implements Controller {
     // Failing is what gets the key retried with backoff.
     if (creation.error) throw creation.error;
     if (deletion.error) throw deletion.error;
-  }
-
-  /** The status last written, while the cache still shows an older one. */
-  private previousStatus(key: string, deployment: SeerDeployment): SeerDeploymentStatus | undefined {
-    const mine = this.written.get(key);
-    if (!mine || mine.uid !== deployment.metadata.uid) return deployment.status;
-    if (isDeepStrictEqual(plain(mine.status), plain(deployment.status))) this.written.delete(key);
-    return mine.status;
   }
 
   /**
@@ -205,7 +198,7 @@ export class DeploymentController implements Controller {
       const updated = await this.ctx.client.patchStatus('SeerDeployment', deployment, {
         collision_count: collisionCount,
       });
-      this.written.set(objectKey(deployment), { uid: deployment.metadata.uid, status: updated.status ?? {} });
+      this.statuses.remember(objectKey(deployment), deployment, updated.status ?? {});
       this.ctx.events.record(
         deployment,
         'Warning',
@@ -304,61 +297,6 @@ export class DeploymentController implements Controller {
     }
   }
 
-  private async deletePods(deployment: SeerDeployment, pods: SeerPod[]): Promise<{ error?: unknown }> {
-    if (pods.length === 0) return {};
-    const key = objectKey(deployment);
-    const results = await Promise.allSettled(
-      pods.map(async (pod) => {
-        const name = pod.metadata.name ?? '';
-        this.expectations.expect(key, 'deletion', name);
-        try {
-          await this.ctx.client.delete('SeerPod', pod);
-        } catch (error) {
-          this.expectations.observed(key, 'deletion', name);
-          if (!isNotFound(error)) throw error;
-        }
-        return name;
-      }),
-    );
-    const deleted = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-    const failure = results.find((r) => r.status === 'rejected');
-    if (deleted.length > 0) {
-      this.ctx.events.record(
-        deployment,
-        'Normal',
-        'ScalingDown',
-        `Deleted ${plural(deleted.length, 'pod')}: ${deleted.join(', ')}`,
-      );
-    }
-    if (failure) {
-      this.ctx.events.record(
-        deployment,
-        'Warning',
-        'FailedDelete',
-        `Error deleting: ${errorMessage(failure.reason)}`,
-      );
-      return { error: failure.reason };
-    }
-    return {};
-  }
-
-  /** Writes the status when it differs from what was last written (or, failing that, cached). */
-  private async writeStatus(
-    key: string,
-    deployment: SeerDeployment,
-    status: SeerDeploymentStatus,
-  ): Promise<void> {
-    if (isDeepStrictEqual(plain(status), plain(deployment.status))) return;
-    const { uid } = deployment.metadata;
-    try {
-      const updated = await this.ctx.client.patchStatus('SeerDeployment', deployment, status);
-      this.written.set(key, { uid, status: updated.status ?? status });
-    } catch (error) {
-      if (isNotFound(error)) return;
-      throw error;
-    }
-  }
-
   /** Events for the moments a person wants to see: a rollout finishing, stalling, pausing, resuming. */
   private recordTransitions(
     deployment: SeerDeployment,
@@ -434,6 +372,6 @@ export class DeploymentController implements Controller {
       );
     }
     this.expectations.forget(key);
-    this.written.delete(key);
+    this.statuses.forget(key);
   }
 }
