@@ -8,7 +8,13 @@ export const SEER_VERSION = 'v1alpha1';
 /** The apiVersion field of every Seer object. */
 export const SEER_API_VERSION = `${SEER_GROUP}/${SEER_VERSION}` as const;
 
-export type SeerKind = 'SeerPod' | 'SeerDeployment' | 'SeerDaemonSet' | 'SeerComponent' | 'SeerNode';
+export type SeerKind =
+  | 'SeerPod'
+  | 'SeerDeployment'
+  | 'SeerDaemonSet'
+  | 'SeerComponent'
+  | 'SeerNode'
+  | 'SeerDataDir';
 
 export interface SeerResource {
   kind: SeerKind;
@@ -21,7 +27,7 @@ export interface SeerResource {
   namespaced: boolean;
 }
 
-/** The five kinds, as their CRDs name them. All are in the kubectl category `seer`. */
+/** The kinds, as their CRDs name them. All are in the kubectl category `seer`. */
 export const SEER_RESOURCES = {
   SeerPod: {
     kind: 'SeerPod',
@@ -63,6 +69,14 @@ export const SEER_RESOURCES = {
     shortName: 'snode',
     namespaced: false,
   },
+  SeerDataDir: {
+    kind: 'SeerDataDir',
+    listKind: 'SeerDataDirList',
+    plural: 'seerdatadirs',
+    singular: 'seerdatadir',
+    shortName: 'sdd',
+    namespaced: true,
+  },
 } as const satisfies Record<SeerKind, SeerResource>;
 
 /** The kubectl category every Seer kind belongs to (`kubectl get seer`). */
@@ -74,10 +88,15 @@ export const SEER_CATEGORY = 'seer';
 export const AGENT_FINALIZER = 'seer.io/agent';
 /** On a SeerComponent while pods require it, so it cannot disappear under its dependents. */
 export const COMPONENT_IN_USE_FINALIZER = 'seer.io/component-in-use';
+/** On a placed SeerDataDir; the agent of its node removes it once the directory is gone. */
+export const DATA_DIR_FINALIZER = 'seer.io/data-dir';
 
 // Labels
 
-/** On a SeerPod: the node it is bound to, so pods can be listed per node by label as well. */
+/**
+ * On a SeerPod: the node it is bound to, so pods can be listed per node by label as well. On a placed
+ * SeerDataDir too: each agent watches those of its node by this label.
+ */
 export const NODE_LABEL = 'seer.io/node';
 /** On a SeerPod created by a deployment: the deployment's name (its default selector). */
 export const DEPLOYMENT_LABEL = 'seer.io/deployment';
@@ -105,6 +124,8 @@ export const CHANGE_CAUSE_ANNOTATION = 'seer.io/change-cause';
 export const NODE_NAME_FIELD = 'spec.node_name';
 /** Where pods are deployed on a node unless the cluster sets another root. */
 export const DEFAULT_ROOT_DIR = '/seer';
+/** Where a node keeps its data directories, under its root, unless the agent is given another. */
+export const DATA_ROOT_SUBDIR = 'data';
 
 /** Environment variables the agent sets for every command of a container. */
 export const CONTAINER_ENV = {
@@ -212,4 +233,12 @@ export const NODE_PHASE = {
   NotReady: 'NotReady',
   /** The agent's heartbeat stopped. */
   Unknown: 'Unknown',
+} as const;
+
+/** SeerDataDir phases (absent until the node's agent has made the directory). */
+export const DATA_DIR_PHASE = {
+  /** The directory exists on its node. */
+  Ready: 'Ready',
+  /** Deleted: waiting for the pods on the node that use it to go before it is removed. */
+  Releasing: 'Releasing',
 } as const;

@@ -144,6 +144,17 @@ export interface Container {
   deployment_dir?: string;
   /** Relative to the container directory: where dependents write their config files. */
   sharing_dir?: string;
+  /** Directories kept on the node across pods (SeerDataDirs), linked into the container directory. */
+  data_dirs?: DataDirMount[];
+}
+
+/** A container's claim on a SeerDataDir: where in its directory the data appears. */
+export interface DataDirMount {
+  /** The SeerDataDir's name, in the pod's namespace. */
+  name: string;
+  /** Relative to the container directory. */
+  path: string;
+  size?: Quantity;
 }
 
 export interface RequiredComponent {
@@ -429,6 +440,29 @@ export interface SeerNode {
   status?: SeerNodeStatus;
 }
 
+export interface SeerDataDirSpec {
+  /** The node holding the directory; set once, by the scheduler or by hand. */
+  node_name?: string;
+  size?: Quantity;
+}
+
+export type DataDirPhase = 'Ready' | 'Releasing';
+
+export interface SeerDataDirStatus {
+  phase?: DataDirPhase;
+  path?: string;
+  message?: string;
+}
+
+/** Data on one node that outlives pods; claimed through data_dirs. */
+export interface SeerDataDir {
+  apiVersion: typeof SEER_API_VERSION;
+  kind: 'SeerDataDir';
+  metadata: V1ObjectMeta;
+  spec?: SeerDataDirSpec;
+  status?: SeerDataDirStatus;
+}
+
 export interface SeerPodList {
   apiVersion: typeof SEER_API_VERSION;
   kind: 'SeerPodList';
@@ -464,4 +498,17 @@ export interface SeerNodeList {
   items: SeerNode[];
 }
 
-export type AnySeerObject = SeerPod | SeerDeployment | SeerDaemonSet | SeerComponent | SeerNode;
+export interface SeerDataDirList {
+  apiVersion: typeof SEER_API_VERSION;
+  kind: 'SeerDataDirList';
+  metadata: V1ListMeta;
+  items: SeerDataDir[];
+}
+
+export type AnySeerObject =
+  | SeerPod
+  | SeerDeployment
+  | SeerDaemonSet
+  | SeerComponent
+  | SeerNode
+  | SeerDataDir;

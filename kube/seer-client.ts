@@ -1,5 +1,12 @@
 import { SEER_GROUP, SEER_RESOURCES, SEER_VERSION, type SeerKind } from '../api/names.js';
-import type { SeerComponent, SeerDaemonSet, SeerDeployment, SeerNode, SeerPod } from '../api/types.js';
+import type {
+  SeerComponent,
+  SeerDaemonSet,
+  SeerDataDir,
+  SeerDeployment,
+  SeerNode,
+  SeerPod,
+} from '../api/types.js';
 import { isNotFound } from './errors.js';
 import { Informer } from './informer.js';
 import type { KubernetesObject } from './keys.js';
@@ -12,6 +19,7 @@ export interface SeerObjects {
   SeerDaemonSet: SeerDaemonSet;
   SeerComponent: SeerComponent;
   SeerNode: SeerNode;
+  SeerDataDir: SeerDataDir;
 }
 
 export interface SeerList<T> {

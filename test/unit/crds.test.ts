@@ -12,6 +12,7 @@ import {
   DEPLOYMENT_CONDITION,
   NODE_CONDITION,
   NODE_PHASE,
+  DATA_DIR_PHASE,
   POD_CONDITION,
   POD_PHASE,
   SEER_CATEGORY,
@@ -224,6 +225,12 @@ const printerColumns: Record<SeerKind, [name: string, jsonPath: string, type: st
     ['OS', '.status.node_info.os', 'string', 1],
     ['ARCH', '.status.node_info.arch', 'string', 1],
   ],
+  SeerDataDir: [
+    ['NODE', '.spec.node_name', 'string', 0],
+    ['SIZE', '.spec.size', 'string', 0],
+    ['PHASE', '.status.phase', 'string', 0],
+    ['AGE', '.metadata.creationTimestamp', 'date', 0],
+  ],
 };
 
 test('each kind has the printer columns kubectl get shows', () => {
@@ -260,7 +267,9 @@ function enumOf(kind: SeerKind, dotted: string): unknown[] {
 test('phases and condition statuses in api/names.ts match the schema enums', () => {
   assert.deepEqual(enumOf('SeerPod', 'status.phase'), Object.values(POD_PHASE));
   assert.deepEqual(enumOf('SeerNode', 'status.phase'), Object.values(NODE_PHASE));
-  for (const kind of Object.keys(SEER_RESOURCES) as SeerKind[]) {
+  assert.deepEqual(enumOf('SeerDataDir', 'status.phase'), Object.values(DATA_DIR_PHASE));
+  // A data directory has a phase only, as a Kubernetes PersistentVolume does.
+  for (const kind of (Object.keys(SEER_RESOURCES) as SeerKind[]).filter((k) => k !== 'SeerDataDir')) {
     const conditions = schemaAt(kind, 'status.conditions');
     const status = (conditions.items as SchemaNode & { enum?: unknown[] }).properties?.status as {
       enum?: unknown[];
@@ -270,7 +279,7 @@ test('phases and condition statuses in api/names.ts match the schema enums', () 
 });
 
 test('the conditions description of each kind names its condition types', () => {
-  const types: Record<SeerKind, Record<string, string>> = {
+  const types: Record<Exclude<SeerKind, 'SeerDataDir'>, Record<string, string>> = {
     SeerPod: POD_CONDITION,
     SeerDeployment: DEPLOYMENT_CONDITION,
     SeerDaemonSet: DAEMON_SET_CONDITION,
