@@ -9,12 +9,7 @@ export const SEER_VERSION = 'v1alpha1';
 export const SEER_API_VERSION = `${SEER_GROUP}/${SEER_VERSION}` as const;
 
 export type SeerKind =
-  | 'SeerPod'
-  | 'SeerDeployment'
-  | 'SeerDaemonSet'
-  | 'SeerComponent'
-  | 'SeerNode'
-  | 'SeerDataDir';
+  'SeerPod' | 'SeerDeployment' | 'SeerDaemonSet' | 'SeerComponent' | 'SeerNode' | 'SeerDataDir';
 
 export interface SeerResource {
   kind: SeerKind;

@@ -505,10 +505,4 @@ export interface SeerDataDirList {
   items: SeerDataDir[];
 }
 
-export type AnySeerObject =
-  | SeerPod
-  | SeerDeployment
-  | SeerDaemonSet
-  | SeerComponent
-  | SeerNode
-  | SeerDataDir;
+export type AnySeerObject = SeerPod | SeerDeployment | SeerDaemonSet | SeerComponent | SeerNode | SeerDataDir;
