@@ -1,5 +1,12 @@
 import { DEPLOYMENT_LABEL, NODE_LEASE_NAMESPACE } from '../../api/names.js';
-import type { SeerComponent, SeerDaemonSet, SeerDeployment, SeerNode, SeerPod } from '../../api/types.js';
+import type {
+  SeerComponent,
+  SeerDaemonSet,
+  SeerDataDir,
+  SeerDeployment,
+  SeerNode,
+  SeerPod,
+} from '../../api/types.js';
 import { Informer } from '../../kube/informer.js';
 import type { KubernetesObject } from '../../kube/keys.js';
 import { leaseInformer, type Lease } from '../../kube/leases.js';
@@ -17,6 +24,8 @@ export interface OperatorCaches {
   daemonSets: Informer<SeerDaemonSet>;
   components: Informer<SeerComponent>;
   nodes: Informer<SeerNode>;
+  /** Where each pod's data is: the scheduler places pods claiming a data dir on its node. */
+  dataDirs: Informer<SeerDataDir>;
   /** The agents' heartbeats, in kube-node-lease (read by the node lifecycle controller). */
   nodeLeases: Informer<Lease>;
   /** The deployments' revision history: the ControllerRevisions labelled with a deployment. */
@@ -42,6 +51,7 @@ export function createCaches(
     daemonSets: client.informer('SeerDaemonSet', { onError: failed('SeerDaemonSet'), resyncMs: RESYNC_MS }),
     components: client.informer('SeerComponent', { onError: failed('SeerComponent'), resyncMs: RESYNC_MS }),
     nodes: client.informer('SeerNode', { onError: failed('SeerNode') }),
+    dataDirs: client.informer('SeerDataDir', { onError: failed('SeerDataDir') }),
     nodeLeases: leaseInformer(client.rest, NODE_LEASE_NAMESPACE, { onError: failed('Lease') }),
     revisions: new Informer<ControllerRevision>({
       client: client.rest,

@@ -38,6 +38,7 @@ test('the operator caches every collection its controllers read, and is synced o
     '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases',
     '/apis/seer.io/v1alpha1/seercomponents',
     '/apis/seer.io/v1alpha1/seerdaemonsets',
+    '/apis/seer.io/v1alpha1/seerdatadirs',
     '/apis/seer.io/v1alpha1/seerdeployments',
     '/apis/seer.io/v1alpha1/seernodes',
     '/apis/seer.io/v1alpha1/seerpods',
