@@ -57,7 +57,7 @@ test('the operator caches every collection its controllers read, and is synced o
   assert.ok(Object.values(caches).every((cache) => cache.hasSynced));
 
   await sleep(20);
-  assert.equal(api.watching.size, 7);
+  assert.equal(api.watching.size, 8);
   await stopCaches(caches);
   assert.equal(api.watching.size, 0, 'a watch outlived stopCaches');
 });
