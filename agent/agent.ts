@@ -15,6 +15,7 @@ import { NodeReporter } from './node/node-reporter.js';
 import { PackageCache } from '../packages/cache.js';
 import { CacheGarbageCollector } from '../packages/cache-gc.js';
 import { loadRegistryCredentials } from '../packages/registry-config.js';
+import { ApiDataDirs, type DataDirs } from './pods/data-dirs.js';
 import { HostLayout } from './pods/layout.js';
 import { ManifestPodStore } from './pods/manifest-store.js';
 import { PodManager } from './pods/pod-manager.js';
@@ -30,7 +31,7 @@ export interface RunningAgent {
  * bound to it; with `manifests` and no kubeconfig, it runs the pods in those files.
  */
 export async function startAgent(config: AgentConfig, logger: Logger): Promise<RunningAgent> {
-  const layout = new HostLayout(config.root);
+  const layout = new HostLayout(config.root, config.data_root);
   const facts = hostFacts(config.addresses);
   const registries = {
     insecure: config.insecure_registries,
@@ -54,7 +55,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     );
   else if (cgroups) logger.info({ cgroup_root: cgroups.root }, 'containers run in their own cgroups');
   /** The pod manager over `store`, the same in manifest mode and against an API server. */
-  const podManager = (store: PodStore, onPodCount?: (count: number) => void) =>
+  const podManager = (store: PodStore, onPodCount?: (count: number) => void, dataDirs?: DataDirs) =>
     new PodManager({
       store,
       layout,
@@ -64,6 +65,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
       logger,
       supervisor,
       cgroups,
+      dataDirs,
       onPodCount,
     });
   /** Started once the pods are, since it asks them what they use; a no-op without a limit. */
@@ -160,8 +162,16 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
   });
   await heartbeat.start();
   const store: PodStore = new ApiPodStore(client, config.node_name, logger.child({ part: 'pods' }));
-  const running = podManager(store, (count) => void node.setPodCount(count));
+  const dataDirs = new ApiDataDirs({
+    client,
+    nodeName: config.node_name,
+    layout,
+    pods: () => store.list(),
+    logger: logger.child({ part: 'data-dirs' }),
+  });
+  const running = podManager(store, (count) => void node.setPodCount(count), dataDirs);
   pods = running;
+  await dataDirs.start();
   await running.start();
   const collector = collectGarbage(running);
   logger.info({ node: config.node_name, root: config.root }, 'seer-agent running');
@@ -170,6 +180,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
       await collector.stop();
       await endpoint?.close();
       await running.stop();
+      await dataDirs.stop();
       await heartbeat.stop();
       rest.close();
     },

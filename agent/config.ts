@@ -12,6 +12,8 @@ export interface AgentConfig {
   manifests?: string;
   node_name: string;
   root: string;
+  /** Where data dirs (SeerDataDirs) are kept; <root>/data by default. */
+  data_root?: string;
   heartbeat_interval_seconds: number;
   lease_duration_seconds: number;
   /** Most pods this node accepts (its `pods` capacity). */
@@ -74,6 +76,7 @@ options:
   --manifests DIR                  run the SeerPods in DIR/*.yaml, without a cluster
   --node-name NAME                 this host's SeerNode (default: the host name)
   --root DIR                       where pods are unpacked (default /seer)
+  --data-root DIR                  where data dirs that outlive pods are kept (default <root>/data)
   --heartbeat-interval SECONDS     Lease renewal interval (default 10)
   --lease-duration SECONDS         Lease duration (default 40)
   --max-pods N                     pods capacity (default 110)
@@ -133,6 +136,7 @@ export async function loadAgentConfig(argv: string[], hostname: string): Promise
       manifests: { type: 'string' },
       'node-name': { type: 'string' },
       root: { type: 'string' },
+      'data-root': { type: 'string' },
       'heartbeat-interval': { type: 'string' },
       'lease-duration': { type: 'string' },
       'max-pods': { type: 'string' },
@@ -170,6 +174,7 @@ export async function loadAgentConfig(argv: string[], hostname: string): Promise
       'tls_key_file',
       'app_log_root',
       'cgroup_root',
+      'data_root',
     ]);
     const unknown = Object.keys(file).filter((key) => !known.has(key));
     if (unknown.length > 0)
@@ -183,6 +188,7 @@ export async function loadAgentConfig(argv: string[], hostname: string): Promise
     manifests: pick(values.manifests, 'manifests'),
     node_name: pick(values['node-name'], 'node_name') ?? hostname,
     root: pick(values.root, 'root') ?? DEFAULTS.root,
+    data_root: pick(values['data-root'], 'data_root'),
     heartbeat_interval_seconds: positiveNumber(
       'heartbeat interval',
       pick(values['heartbeat-interval'], 'heartbeat_interval_seconds') ?? DEFAULTS.heartbeat_interval_seconds,
@@ -241,6 +247,8 @@ export async function loadAgentConfig(argv: string[], hostname: string): Promise
     throw new ConfigError(`cgroups_enabled must be true or false, not ${String(config.cgroups_enabled)}`);
   if (config.cgroup_root !== undefined && !String(config.cgroup_root).startsWith('/'))
     throw new ConfigError(`cgroup root ${String(config.cgroup_root)} must be an absolute path`);
+  if (config.data_root !== undefined && !String(config.data_root).startsWith('/'))
+    throw new ConfigError(`data root ${String(config.data_root)} must be an absolute path`);
   if (!config.root.startsWith('/')) throw new ConfigError(`root ${config.root} must be an absolute path`);
   return config;
 }

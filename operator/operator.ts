@@ -6,6 +6,7 @@ import { SeerClient } from '../kube/seer-client.js';
 import { ComponentController } from './components/controller.js';
 import type { OperatorConfig } from './config.js';
 import { DaemonSetController } from './daemonsets/controller.js';
+import { DataDirController } from './datadirs/controller.js';
 import { DeploymentController } from './deployments/controller.js';
 import { NodeLifecycleController } from './nodes/controller.js';
 import { createCaches, startCaches, stopCaches } from './runtime/caches.js';
@@ -55,6 +56,7 @@ export async function startOperator(
     new DeploymentController(ctx),
     new DaemonSetController(ctx),
     new ComponentController(ctx),
+    new DataDirController(ctx),
     new NodeLifecycleController(ctx, {
       gracePeriodMs: config.nodeGracePeriodSeconds * 1000,
       evictionTimeoutMs: config.podEvictionTimeoutSeconds * 1000,

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { DATA_ROOT_SUBDIR } from '../../api/names.js';
 import type { Container } from '../../api/types.js';
 
 /**
@@ -7,9 +8,14 @@ import type { Container } from '../../api/types.js';
  *   ${root}/pod/{pod}/log/                    its processes' stdout and stderr
  *   ${root}/pod/{pod}/.seer/                  the agent's records for the pod
  *   ${root}/cache/                            the package cache
+ *   ${data root}/{namespace}/{data dir}        data that outlives pods (default ${root}/data)
  */
 export class HostLayout {
-  constructor(readonly root: string) {}
+  /** `dataRoot` holds the data dirs, kept apart from pods (another filesystem, if it should be). */
+  constructor(
+    readonly root: string,
+    readonly dataRoot = path.join(root, DATA_ROOT_SUBDIR),
+  ) {}
 
   get podsDir(): string {
     return path.join(this.root, 'pod');
@@ -37,6 +43,11 @@ export class HostLayout {
 
   recordFile(pod: string): string {
     return path.join(this.recordDir(pod), 'pod.json');
+  }
+
+  /** A SeerDataDir's directory: names are DNS subdomains, so neither part can climb out. */
+  dataDir(namespace: string, name: string): string {
+    return path.join(this.dataRoot, namespace, name);
   }
 
   stateFile(pod: string, container: string): string {

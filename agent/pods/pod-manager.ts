@@ -31,6 +31,7 @@ import type { HostLayout } from './layout.js';
 import { readAllPodRecords, writePodRecord, type PodRecord } from './pod-record.js';
 import { podStatus } from './pod-status.js';
 import type { PodStore } from './pod-store.js';
+import { localDataDirs, type DataDirs } from './data-dirs.js';
 import { StatusManager } from './status-manager.js';
 
 export interface PodManagerOptions {
@@ -45,6 +46,8 @@ export interface PodManagerOptions {
   supervisor?: Omit<SupervisorOptions, 'logger'>;
   unpackLimits?: UnpackLimits;
   cgroups?: ContainerCgroups;
+  /** The data dirs placed on this node; without a cluster, every claim is local. */
+  dataDirs?: DataDirs;
   /** How often a pod waiting for a component is looked at again. */
   componentPollMs?: number;
   /** The steps of a pod's life on this host; podHooks() by default. */
@@ -106,6 +109,7 @@ export class PodManager {
       node: { name: options.nodeName, ip: options.hostIp },
       unpackLimits: options.unpackLimits,
       cgroups: options.cgroups,
+      dataDirs: options.dataDirs ?? localDataDirs,
       logger: options.logger,
       pods: () => options.store.list(),
       supervisorsOf: (key) => {

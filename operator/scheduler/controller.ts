@@ -9,7 +9,9 @@ import type { Controller, OperatorContext } from '../runtime/context.js';
 import { UsageIndex } from './node-usage.js';
 import { componentHostPorts, FILTERS } from './filters.js';
 import { plannedInstances } from './planned-instances.js';
-import { schedule } from './schedule.js';
+import { refusal, schedule, type Placement } from './schedule.js';
+import { dataDirPin } from './data-dir-placement.js';
+import { ClaimBindings, podClaimKeys } from '../../workloads/data-dirs.js';
 
 /** Bindings sent but not answered yet, at most. */
 const MAX_BINDINGS_IN_FLIGHT = 128;
@@ -22,8 +24,10 @@ const unbound = (pod: SeerPod) => !pod.spec.node_name && !pod.metadata.deletionT
 /**
  * Binds each unbound SeerPod to a node (spec.node_name, the node label and the agent's finalizer, in
  * one patch guarded by the pod's resourceVersion), or says in its PodScheduled condition why no node
- * fits. Pods are placed one at a time, each seeing the placements before it. Unschedulable pods are
- * retried whenever nodes or other pods change. A pod deleted before it was ever bound is released.
+ * fits. Pods are placed one at a time, each seeing the placements before it. A pod claiming data dirs
+ * already on a node goes to that node or waits (see data-dir-placement.ts). Unschedulable pods are
+ * retried whenever nodes, data dirs or other pods change. A pod deleted before it was ever bound is
+ * released.
  */
 export class SchedulerController implements Controller {
   readonly name = 'scheduler';
@@ -32,6 +36,8 @@ export class SchedulerController implements Controller {
   private readonly assumed = new Map<string, SeerPod>();
   /** What every node holds, kept current from the caches and from the bindings made here. */
   private readonly usage = new UsageIndex();
+  /** The nodes of the bound pods claiming each data dir, bindings made here included. */
+  private readonly claims = new ClaimBindings();
   /** The last unschedulable message per pod, so a repeated failure is not written again. */
   private readonly reported = new Map<string, string>();
   /** Binding requests on their way to the API server. */
@@ -61,6 +67,7 @@ export class SchedulerController implements Controller {
       this.assumed.delete(key);
       this.reported.delete(key);
       this.usage.removePod(key);
+      this.claims.removePod(key);
       if (pod.spec.node_name) this.retryUnbound();
     });
     const onNode = (node: SeerNode) => {
@@ -71,6 +78,10 @@ export class SchedulerController implements Controller {
     nodes.on('update', (_old, node) => onNode(node));
     nodes.on('delete', (node) => this.usage.removeNode(node.metadata.name ?? ''));
     ctx.caches.components.on('add', () => this.retryUnbound());
+    const { dataDirs } = ctx.caches;
+    dataDirs.on('add', () => this.retryUnbound());
+    dataDirs.on('update', () => this.retryUnbound());
+    dataDirs.on('delete', () => this.retryUnbound());
   }
 
   start(): void {
@@ -88,7 +99,10 @@ export class SchedulerController implements Controller {
     const key = objectKey(pod);
     if (pod.spec.node_name) this.assumed.delete(key);
     // An assumed binding keeps counting until the cache shows the pod bound.
-    if (!this.assumed.has(key)) this.usage.putPod(pod);
+    if (!this.assumed.has(key)) {
+      this.usage.putPod(pod);
+      this.claims.putPod(pod);
+    }
     if (unbound(pod)) this.queue.enqueue(key);
     else if (pod.metadata.deletionTimestamp && !pod.spec.node_name) this.queue.enqueue(key);
   }
@@ -107,12 +121,31 @@ export class SchedulerController implements Controller {
     if (pod.spec.node_name) return;
 
     const missing = this.missingComponents(pod);
-    const placement = missing ? { unschedulable: missing } : schedule(pod, this.usage.nodes(), this.filters);
+    const placement = missing ? { unschedulable: missing } : this.place(pod);
     if ('unschedulable' in placement) {
       await this.reportUnschedulable(pod, placement.unschedulable);
       return;
     }
     await this.bind(pod, placement.node);
+  }
+
+  /** The pod's node among all, or among the one holding its data. */
+  private place(pod: SeerPod): Placement {
+    const claims = podClaimKeys(pod);
+    if (claims.length === 0) return schedule(pod, this.usage.nodes(), this.filters);
+    const pin = dataDirPin(claims, (claim) => ({
+      dataDir: this.ctx.caches.dataDirs.get(claim),
+      boundOn: this.claims.nodeOf(claim),
+    }));
+    if ('wait' in pin) return { unschedulable: pin.wait };
+    if ('anywhere' in pin) return schedule(pod, this.usage.nodes(), this.filters);
+    const where = `data dir ${pin.claim} is on node ${pin.node}`;
+    const usage = this.usage.get(pin.node);
+    if (!usage) return { unschedulable: `${where}, which does not exist; the pod waits for it` };
+    const reason = refusal(pod, usage, this.filters);
+    if (reason)
+      return { unschedulable: `${where}, which cannot take the pod (${reason}); the pod waits for it` };
+    return { node: pin.node };
   }
 
   /** A pod requiring a component that does not exist waits, unbound, with a condition saying so. */
@@ -142,6 +175,7 @@ export class SchedulerController implements Controller {
     const usage = this.usage.get(node);
     const instances = usage ? plannedInstances(pod, usage, this.component) : [];
     this.usage.putPod(bound);
+    this.claims.putPod(bound);
     for (const instance of instances) this.planInstance(instance);
     this.reported.delete(key);
     while (this.binding.size >= MAX_BINDINGS_IN_FLIGHT) await Promise.race(this.binding);
@@ -170,7 +204,9 @@ export class SchedulerController implements Controller {
         },
         (error: unknown) => {
           this.assumed.delete(key);
-          this.usage.putPod(this.ctx.caches.pods.get(key) ?? pod);
+          const current = this.ctx.caches.pods.get(key) ?? pod;
+          this.usage.putPod(current);
+          this.claims.putPod(current);
           if (!isConflict(error) && !isNotFound(error)) {
             this.ctx.logger.warn({ pod: key, node, err: errorMessage(error) }, 'binding failed');
           }

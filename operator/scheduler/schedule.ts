@@ -5,6 +5,15 @@ import { SCORES } from './scores.js';
 
 export type Placement = { node: string } | { unschedulable: string };
 
+/** The first reason a node cannot take the pod, or undefined when it can. */
+export function refusal(pod: SeerPod, candidate: NodeUsage, filters: Filter[] = FILTERS): string | undefined {
+  for (const filter of filters) {
+    const reason = filter(pod, candidate);
+    if (reason !== undefined) return reason;
+  }
+  return undefined;
+}
+
 /**
  * Picks the node for a pod: every filter must pass, then the best weighted score wins (ties go to the
  * node name, so the choice is deterministic). When no node fits, says why, per reason and node count,
@@ -16,9 +25,9 @@ export function schedule(pod: SeerPod, usage: Iterable<NodeUsage>, filters: Filt
   let best: { name: string; score: number } | undefined;
   for (const candidate of usage) {
     total++;
-    const refusal = filters.map((filter) => filter(pod, candidate)).find((r) => r !== undefined);
-    if (refusal) {
-      reasons.set(refusal, (reasons.get(refusal) ?? 0) + 1);
+    const reason = refusal(pod, candidate, filters);
+    if (reason) {
+      reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
       continue;
     }
     const name = candidate.node.metadata.name ?? '';

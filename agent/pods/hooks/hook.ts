@@ -4,6 +4,7 @@ import type { SeerPod } from '../../../api/types.js';
 import type { PackageCache } from '../../../packages/cache.js';
 import type { UnpackLimits } from '../../../packages/unpack.js';
 import type { ContainerSupervisor, ProcessSpec } from '../../process/index.js';
+import type { DataDirs } from '../data-dirs.js';
 import type { HostLayout } from '../layout.js';
 import type { PodRecord } from '../pod-record.js';
 import type { Preparation } from '../pod-status.js';
@@ -73,6 +74,8 @@ export interface HookEnvironment {
   unpackLimits?: UnpackLimits;
   /** Where containers' cgroups go; none on a host without a writable cgroup v2. */
   cgroups?: ContainerCgroups;
+  /** The data dirs placed on this node. */
+  dataDirs: DataDirs;
   logger: Logger;
   /** The pods bound to this host, as the store lists them (component instances among them). */
   pods(): SeerPod[];

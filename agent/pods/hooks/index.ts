@@ -1,4 +1,5 @@
 import { componentConfigHook } from './component-config.js';
+import { dataDirsHook } from './data-dirs.js';
 import { directoriesHook } from './directories.js';
 import type { HookEnvironment, PodHook } from './hook.js';
 import { initContainersHook } from './init-containers.js';
@@ -17,6 +18,7 @@ export function podHooks(env: HookEnvironment): PodHook[] {
     // First, so that its stop, removing the pod's directory and the record in it, runs last.
     directoriesHook(env),
     packageHook(env),
+    dataDirsHook(env),
     componentConfigHook(env),
     initContainersHook(env),
     processesHook(env),

@@ -17,6 +17,7 @@ import {
   type PodHook,
   type PrestartContext,
 } from '../../../agent/pods/hooks/index.js';
+import { localDataDirs } from '../../../agent/pods/data-dirs.js';
 import { HostLayout } from '../../../agent/pods/layout.js';
 import { PodManager } from '../../../agent/pods/pod-manager.js';
 import { writePodRecord, type PodRecord } from '../../../agent/pods/pod-record.js';
@@ -209,6 +210,7 @@ test('the real hooks: a prestart failing half-way is stopped, twice over, leavin
     layout,
     packages: new PackageCache({ dir: layout.cacheDir, registries: { insecure: [], credentials: {} } }),
     node: { name: 'n1' },
+    dataDirs: localDataDirs,
     logger: pino({ level: 'silent' }),
     pods: () => [],
     supervisorsOf: () => undefined,
