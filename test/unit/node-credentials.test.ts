@@ -59,6 +59,8 @@ test('the node restriction manifests: roles, the policy and its Deny binding', a
     'seerpods/status': 'patch',
     seernodes: 'create,get,patch',
     'seernodes/status': 'patch',
+    seerdatadirs: 'get,list,patch,watch',
+    'seerdatadirs/status': 'patch',
     tokenreviews: 'create',
     subjectaccessreviews: 'create',
   });
