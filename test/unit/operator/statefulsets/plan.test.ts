@@ -330,7 +330,12 @@ test('rollout status follows kubectl: ready pods, then the partition, then the r
     at(rolling).message,
     /waiting for stateful set rolling update to complete 1 pods at revision b/,
   );
-  assert.equal(at({ ...rolling, current_revision: 'b', current_replicas: 3 }).state, 'done');
+  assert.equal(
+    at({ ...rolling, current_revision: 'b', current_replicas: 3, updated_replicas: 3 }).state,
+    'done',
+  );
+  // Right after an undo the revisions agree while pods of the undone one remain.
+  assert.equal(at({ ...rolling, current_revision: 'b' }).state, 'waiting');
   const partitioned = { type: 'rolling_update' as const, rolling_update: { partition: 1 } };
   assert.match(
     at(rolling, { update_strategy: partitioned }).message,
