@@ -77,8 +77,8 @@ export function daemonSetRolloutProgress(daemonSet: SeerDaemonSet): RolloutProgr
 /**
  * Reads a stateful set's rollout progress from its status, as `kubectl rollout status` does for a
  * StatefulSet: done once the status describes the latest spec, every replica is ready, and every
- * ordinal from the partition up runs the update revision (with no partition: the update revision has
- * become the current one). An on_delete stateful set has no rollout to follow.
+ * ordinal from the partition up runs the update revision (with no partition: every ordinal does, and
+ * it has become the current revision). An on_delete stateful set has no rollout to follow.
  */
 export function statefulSetRolloutProgress(set: SeerStatefulSet): RolloutProgress {
   if (set.spec.update_strategy?.type === 'on_delete')
@@ -104,7 +104,9 @@ export function statefulSetRolloutProgress(set: SeerStatefulSet): RolloutProgres
       message: `partitioned roll out complete: ${updated} new pods have been updated...`,
     };
   }
-  if (status.update_revision !== status.current_revision)
+  // Stricter than kubectl, which is done once the revisions agree: after an undo to the current
+  // revision they agree at once, though pods of the undone one are still to be replaced.
+  if (status.update_revision !== status.current_revision || updated < replicas)
     return {
       state: 'waiting',
       message: `waiting for stateful set rolling update to complete ${updated} pods at revision ${status.update_revision}...`,
