@@ -9,7 +9,13 @@ export const SEER_VERSION = 'v1alpha1';
 export const SEER_API_VERSION = `${SEER_GROUP}/${SEER_VERSION}` as const;
 
 export type SeerKind =
-  'SeerPod' | 'SeerDeployment' | 'SeerDaemonSet' | 'SeerComponent' | 'SeerNode' | 'SeerDataDir';
+  | 'SeerPod'
+  | 'SeerDeployment'
+  | 'SeerDaemonSet'
+  | 'SeerStatefulSet'
+  | 'SeerComponent'
+  | 'SeerNode'
+  | 'SeerDataDir';
 
 export interface SeerResource {
   kind: SeerKind;
@@ -48,6 +54,14 @@ export const SEER_RESOURCES = {
     shortName: 'sds',
     namespaced: true,
   },
+  SeerStatefulSet: {
+    kind: 'SeerStatefulSet',
+    listKind: 'SeerStatefulSetList',
+    plural: 'seerstatefulsets',
+    singular: 'seerstatefulset',
+    shortName: 'ssts',
+    namespaced: true,
+  },
   SeerComponent: {
     kind: 'SeerComponent',
     listKind: 'SeerComponentList',
@@ -81,6 +95,11 @@ export const SEER_CATEGORY = 'seer';
 
 /** On every bound SeerPod; the agent removes it once the pod's processes and directories are gone. */
 export const AGENT_FINALIZER = 'seer.io/agent';
+/**
+ * On a SeerStatefulSet whose data_retention.when_deleted is delete: removed once its pods are gone and
+ * its data dirs deleted.
+ */
+export const STATEFUL_SET_DATA_FINALIZER = 'seer.io/stateful-set-data';
 /** On a SeerComponent while pods require it, so it cannot disappear under its dependents. */
 export const COMPONENT_IN_USE_FINALIZER = 'seer.io/component-in-use';
 /** On a placed SeerDataDir; the agent of its node removes it once the directory is gone. */
@@ -97,6 +116,10 @@ export const NODE_LABEL = 'seer.io/node';
 export const DEPLOYMENT_LABEL = 'seer.io/deployment';
 /** On a SeerPod created by a daemon set: the daemon set's name (its default selector). */
 export const DAEMON_SET_LABEL = 'seer.io/daemon-set';
+/** On a SeerPod created by a stateful set: the stateful set's name (its default selector). */
+export const STATEFUL_SET_LABEL = 'seer.io/stateful-set';
+/** On a SeerPod created by a stateful set: its ordinal, the number its name ends with. */
+export const POD_ORDINAL_LABEL = 'seer.io/pod-ordinal';
 /** On a SeerPod created from a template: the hash of that template, to tell old pods from new. */
 export const TEMPLATE_HASH_LABEL = 'seer.io/template-hash';
 /** On a component instance pod: the SeerComponent it is an instance of. */
@@ -136,6 +159,8 @@ export const CONTAINER_ENV = {
   nodeName: 'SEER_NODE_NAME',
   /** The node's first address, the pod's host_ip (Kubernetes' status.hostIP); unset when it has none. */
   nodeIp: 'SEER_NODE_IP',
+  /** In the pods of a stateful set, set in the pod's spec: the pod's ordinal. */
+  ordinal: 'SEER_ORDINAL',
   /** Followed by a port's name in upper case (dashes become underscores): its port number. */
   portPrefix: 'SEER_PORT_',
 } as const;
@@ -187,6 +212,16 @@ export const DAEMON_SET_CONDITION = {
   /** Every node that should run the pod runs one of the current template, or a rolling update is under way. */
   Progressing: 'Progressing',
   /** Every node that should run the pod has an available one. */
+  Available: 'Available',
+  /** Pods could not be created. */
+  PodFailure: 'PodFailure',
+} as const;
+
+/** SeerStatefulSet condition types. */
+export const STATEFUL_SET_CONDITION = {
+  /** Pods are being created, replaced or removed, or every ordinal runs an available pod of the update revision. */
+  Progressing: 'Progressing',
+  /** Every ordinal has an available pod. */
   Available: 'Available',
   /** Pods could not be created. */
   PodFailure: 'PodFailure',

@@ -8,6 +8,7 @@ import type {
   DAEMON_SET_CONDITION,
   DEPLOYMENT_CONDITION,
   NODE_CONDITION,
+  STATEFUL_SET_CONDITION,
   NODE_PHASE,
   POD_CONDITION,
   POD_PHASE,
@@ -25,6 +26,7 @@ export type ConditionStatus = ValueOf<typeof CONDITION_STATUS>;
 export type PodConditionType = ValueOf<typeof POD_CONDITION>;
 export type DeploymentConditionType = ValueOf<typeof DEPLOYMENT_CONDITION>;
 export type DaemonSetConditionType = ValueOf<typeof DAEMON_SET_CONDITION>;
+export type StatefulSetConditionType = ValueOf<typeof STATEFUL_SET_CONDITION>;
 export type ComponentConditionType = ValueOf<typeof COMPONENT_CONDITION>;
 export type NodeConditionType = ValueOf<typeof NODE_CONDITION>;
 export type PodPhase = ValueOf<typeof POD_PHASE>;
@@ -163,7 +165,7 @@ export interface RequiredComponent {
   config?: Record<string, string>;
 }
 
-/** The pod spec of templates (SeerDeployment, SeerDaemonSet, SeerComponent). */
+/** The pod spec of templates (SeerDeployment, SeerDaemonSet, SeerStatefulSet, SeerComponent). */
 export interface PodSpec {
   containers: Container[];
   /** Run once each, in order, to completion, before the containers start. */
@@ -331,6 +333,58 @@ export interface SeerDaemonSetStatus {
   conditions?: Condition<DaemonSetConditionType>[];
 }
 
+// Stateful set
+
+export type PodManagementPolicy = 'ordered_ready' | 'parallel';
+export type StatefulSetUpdateStrategyType = 'rolling_update' | 'on_delete';
+export type DataRetention = 'retain' | 'delete';
+
+export interface StatefulSetUpdateStrategy {
+  type?: StatefulSetUpdateStrategyType;
+  rolling_update?: {
+    /** Ordinals below it keep the current revision. At most replicas. */
+    partition?: number;
+  };
+}
+
+export interface StatefulSetDataRetention {
+  when_deleted?: DataRetention;
+  when_scaled?: DataRetention;
+}
+
+export interface SeerStatefulSetSpec {
+  replicas?: number;
+  /** Absent: pods labelled seer.io/stateful-set=<name>. */
+  selector?: LabelSelector;
+  /** Its containers' data_dirs are the claim template: claim N becomes N-<name>-<ordinal>. */
+  template: PodTemplate;
+  pod_management_policy?: PodManagementPolicy;
+  update_strategy?: StatefulSetUpdateStrategy;
+  revision_history_limit?: number;
+  min_ready_seconds?: number;
+  data_retention?: StatefulSetDataRetention;
+}
+
+export interface SeerStatefulSetStatus {
+  observed_generation?: number;
+  replicas?: number;
+  ready_replicas?: number;
+  /** Pods of current_revision. */
+  current_replicas?: number;
+  /** Pods of update_revision. */
+  updated_replicas?: number;
+  available_replicas?: number;
+  /** ControllerRevision names. */
+  current_revision?: string;
+  update_revision?: string;
+  /** Ready pods out of spec.replicas, e.g. "2/3". */
+  ready?: string;
+  /** For kubectl scale. */
+  selector?: string;
+  collision_count?: number;
+  conditions?: Condition<StatefulSetConditionType>[];
+}
+
 // Component
 
 export interface SeerComponentSpec {
@@ -422,6 +476,15 @@ export interface SeerDaemonSet {
   status?: SeerDaemonSetStatus;
 }
 
+/** Pods with stable names and data, started in order and updated from the highest ordinal down. */
+export interface SeerStatefulSet {
+  apiVersion: typeof SEER_API_VERSION;
+  kind: 'SeerStatefulSet';
+  metadata: V1ObjectMeta;
+  spec: SeerStatefulSetSpec;
+  status?: SeerStatefulSetStatus;
+}
+
 /** A shared dependency: one instance per node that has a dependent pod. */
 export interface SeerComponent {
   apiVersion: typeof SEER_API_VERSION;
@@ -484,6 +547,13 @@ export interface SeerDaemonSetList {
   items: SeerDaemonSet[];
 }
 
+export interface SeerStatefulSetList {
+  apiVersion: typeof SEER_API_VERSION;
+  kind: 'SeerStatefulSetList';
+  metadata: V1ListMeta;
+  items: SeerStatefulSet[];
+}
+
 export interface SeerComponentList {
   apiVersion: typeof SEER_API_VERSION;
   kind: 'SeerComponentList';
@@ -505,4 +575,5 @@ export interface SeerDataDirList {
   items: SeerDataDir[];
 }
 
-export type AnySeerObject = SeerPod | SeerDeployment | SeerDaemonSet | SeerComponent | SeerNode | SeerDataDir;
+export type AnySeerObject =
+  SeerPod | SeerDeployment | SeerDaemonSet | SeerStatefulSet | SeerComponent | SeerNode | SeerDataDir;

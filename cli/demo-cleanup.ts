@@ -62,7 +62,13 @@ async function stillRunning<T extends DemoProcess>(processes: (T | undefined)[])
 }
 
 /** Kinds whose objects end up as processes on the agents: deleting them all stops everything. */
-const WORKLOAD_KINDS: SeerKind[] = ['SeerDeployment', 'SeerDaemonSet', 'SeerComponent', 'SeerPod'];
+const WORKLOAD_KINDS: SeerKind[] = [
+  'SeerDeployment',
+  'SeerDaemonSet',
+  'SeerStatefulSet',
+  'SeerComponent',
+  'SeerPod',
+];
 
 /**
  * Deletes every workload and waits (up to `timeoutMs`) until the agents have stopped the pods'

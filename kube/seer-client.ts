@@ -6,6 +6,7 @@ import type {
   SeerDeployment,
   SeerNode,
   SeerPod,
+  SeerStatefulSet,
 } from '../api/types.js';
 import { isNotFound } from './errors.js';
 import { Informer } from './informer.js';
@@ -17,6 +18,7 @@ export interface SeerObjects {
   SeerPod: SeerPod;
   SeerDeployment: SeerDeployment;
   SeerDaemonSet: SeerDaemonSet;
+  SeerStatefulSet: SeerStatefulSet;
   SeerComponent: SeerComponent;
   SeerNode: SeerNode;
   SeerDataDir: SeerDataDir;

@@ -16,6 +16,7 @@ import { startHttpServer } from './runtime/http-server.js';
 import { LeaderElector } from './runtime/leader-election.js';
 import { OperatorMetrics } from './runtime/metrics.js';
 import { SchedulerController } from './scheduler/controller.js';
+import { StatefulSetController } from './statefulsets/controller.js';
 
 export interface RunningOperator {
   /** The port /healthz, /readyz and /metrics are served on. */
@@ -55,6 +56,7 @@ export async function startOperator(
     new SchedulerController(ctx),
     new DeploymentController(ctx),
     new DaemonSetController(ctx),
+    new StatefulSetController(ctx),
     new ComponentController(ctx),
     new DataDirController(ctx),
     new NodeLifecycleController(ctx, {

@@ -1,5 +1,5 @@
 import { DEPLOYMENT_CONDITION } from '../api/names.js';
-import type { SeerDaemonSet, SeerDeployment, SeerDeploymentSpec } from '../api/types.js';
+import type { SeerDaemonSet, SeerDeployment, SeerDeploymentSpec, SeerStatefulSet } from '../api/types.js';
 
 /** Reasons of a deployment's Progressing condition. */
 export const PROGRESSING_REASON = {
@@ -72,4 +72,47 @@ export function daemonSetRolloutProgress(daemonSet: SeerDaemonSet): RolloutProgr
   if (updated < desired) return waiting(`${updated} out of ${desired} new pods have been updated`);
   if (available < desired) return waiting(`${available} of ${desired} updated pods are available`);
   return { state: 'done', message: `daemon set "${name}" successfully rolled out` };
+}
+
+/**
+ * Reads a stateful set's rollout progress from its status, as `kubectl rollout status` does for a
+ * StatefulSet: done once the status describes the latest spec, every replica is ready, and every
+ * ordinal from the partition up runs the update revision (with no partition: every ordinal does, and
+ * it has become the current revision). An on_delete stateful set has no rollout to follow.
+ */
+export function statefulSetRolloutProgress(set: SeerStatefulSet): RolloutProgress {
+  if (set.spec.update_strategy?.type === 'on_delete')
+    return { state: 'failed', message: 'rollout status is only available for the rolling_update strategy' };
+  const status = set.status ?? {};
+  if ((set.metadata.generation ?? 0) > (status.observed_generation ?? 0) || !status.observed_generation)
+    return { state: 'waiting', message: 'Waiting for stateful set spec update to be observed...' };
+  const replicas = set.spec.replicas ?? 1;
+  const ready = status.ready_replicas ?? 0;
+  if (ready < replicas)
+    return { state: 'waiting', message: `Waiting for ${replicas - ready} pods to be ready...` };
+  const partition = set.spec.update_strategy?.rolling_update?.partition ?? 0;
+  const updated = status.updated_replicas ?? 0;
+  if (partition > 0) {
+    const toUpdate = Math.max(0, replicas - partition);
+    if (updated < toUpdate)
+      return {
+        state: 'waiting',
+        message: `Waiting for partitioned roll out to finish: ${updated} out of ${toUpdate} new pods have been updated...`,
+      };
+    return {
+      state: 'done',
+      message: `partitioned roll out complete: ${updated} new pods have been updated...`,
+    };
+  }
+  // Stricter than kubectl, which is done once the revisions agree: after an undo to the current
+  // revision they agree at once, though pods of the undone one are still to be replaced.
+  if (status.update_revision !== status.current_revision || updated < replicas)
+    return {
+      state: 'waiting',
+      message: `waiting for stateful set rolling update to complete ${updated} pods at revision ${status.update_revision}...`,
+    };
+  return {
+    state: 'done',
+    message: `stateful set rolling update complete ${status.current_replicas ?? 0} pods at revision ${status.current_revision}...`,
+  };
 }

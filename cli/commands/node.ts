@@ -1,5 +1,11 @@
 import { parseArgs } from 'node:util';
-import { COMPONENT_LABEL, DAEMON_SET_LABEL, DEPLOYMENT_LABEL, NODE_NAME_FIELD } from '../../api/names.js';
+import {
+  COMPONENT_LABEL,
+  DAEMON_SET_LABEL,
+  DEPLOYMENT_LABEL,
+  NODE_NAME_FIELD,
+  STATEFUL_SET_LABEL,
+} from '../../api/names.js';
 import type { SeerPod } from '../../api/types.js';
 import { isNotFound } from '../../kube/errors.js';
 import { SeerClient } from '../../kube/seer-client.js';
@@ -20,7 +26,8 @@ const USAGE = `usage:
                              [-o json|yaml] [--ca-file FILE] write the CAs that verify them
   seer node drain NAME       cordon it and delete its pods, waiting until its agent has stopped them;
                              daemon set pods stay (kubectl drain --ignore-daemonsets)
-                             [--force] also delete pods no deployment or component would recreate
+                             [--force] also delete pods no deployment, stateful set or component
+                             would recreate
                              [--timeout SECONDS] (default 300)
 options: --kubeconfig FILE`;
 
@@ -28,9 +35,13 @@ async function setUnschedulable(client: SeerClient, name: string, unschedulable:
   await client.patch('SeerNode', objectRef(name), { spec: { unschedulable } });
 }
 
-/** Pods a controller recreates elsewhere when deleted: deployment replicas and component instances. */
+/**
+ * Pods a controller recreates when deleted: deployment replicas, stateful set pods (the same name
+ * again, placed with their data dirs) and component instances.
+ */
 function managed(pod: SeerPod): boolean {
-  return !!(pod.metadata.labels?.[DEPLOYMENT_LABEL] || pod.metadata.labels?.[COMPONENT_LABEL]);
+  const labels = pod.metadata.labels ?? {};
+  return !!(labels[DEPLOYMENT_LABEL] || labels[STATEFUL_SET_LABEL] || labels[COMPONENT_LABEL]);
 }
 
 async function drain(

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import yaml from 'js-yaml';
 import { CHANGE_CAUSE_ANNOTATION, SEER_GROUP } from '../../api/names.js';
-import type { SeerDaemonSet, SeerDeployment } from '../../api/types.js';
+import type { SeerDaemonSet, SeerDeployment, SeerStatefulSet } from '../../api/types.js';
 import { isConflict, isNotFound } from '../../kube/errors.js';
 import { RestClient } from '../../kube/rest.js';
 import { SeerClient } from '../../kube/seer-client.js';
@@ -12,6 +12,7 @@ import { fetchHistory, previousRevision } from '../../workloads/revisions.js';
 import {
   daemonSetRolloutProgress,
   rolloutProgress,
+  statefulSetRolloutProgress,
   type RolloutProgress,
 } from '../../workloads/rollout-progress.js';
 import { sameTemplate } from '../../workloads/template-hash.js';
@@ -20,7 +21,7 @@ import { UsageError, type Command } from '../command.js';
 import type { CommandOutput } from './package.js';
 import { objectRef } from '../../kube/keys.js';
 
-/** On a deployment's template: changing it rolls out new pods of an otherwise unchanged template. */
+/** On a workload's template: changing it rolls out new pods of an otherwise unchanged template. */
 export const RESTARTED_AT_ANNOTATION = 'seer.io/restarted-at';
 
 const USAGE = `usage:
@@ -40,18 +41,23 @@ const USAGE = `usage:
   seer rollout status seerdaemonset/NAME [--timeout DURATION]
   seer rollout restart seerdaemonset/NAME
       the same for a daemon set (rolling update strategy); it has no pause, undo or history
+  seer rollout status|restart|undo|history seerstatefulset/NAME
+      the same for a stateful set (status and restart with the rolling_update strategy); it has no pause
 options:
   -n, --namespace NS   the object's namespace (default: the kubeconfig context's, else default)
   --kubeconfig FILE    default: $KUBECONFIG, else ~/.kube/config, else the in-cluster service account
-NAME may also be given as sdeploy/NAME or seerdeployments/NAME (sds/NAME or seerdaemonsets/NAME).`;
+NAME may also be given as sdeploy/NAME or seerdeployments/NAME (sds/NAME or seerdaemonsets/NAME,
+ssts/NAME or seerstatefulsets/NAME).`;
 
-type RolloutKind = 'SeerDeployment' | 'SeerDaemonSet';
+type RolloutKind = 'SeerDeployment' | 'SeerDaemonSet' | 'SeerStatefulSet';
+type RolloutObject = SeerDeployment | SeerDaemonSet | SeerStatefulSet;
 
 const RESOURCE_TYPES = new Map<string, RolloutKind>(
   (
     [
       ['SeerDeployment', ['seerdeployment', 'seerdeployments', 'sdeploy']],
       ['SeerDaemonSet', ['seerdaemonset', 'seerdaemonsets', 'sds']],
+      ['SeerStatefulSet', ['seerstatefulset', 'seerstatefulsets', 'ssts']],
     ] as const
   ).flatMap(([kind, names]) =>
     names.flatMap((type) => [
@@ -65,6 +71,7 @@ const RESOURCE_TYPES = new Map<string, RolloutKind>(
 const RESOURCE_NAME: Record<RolloutKind, string> = {
   SeerDeployment: 'seerdeployment',
   SeerDaemonSet: 'seerdaemonset',
+  SeerStatefulSet: 'seerstatefulset',
 };
 
 const OPTIONS = {
@@ -75,7 +82,10 @@ const OPTIONS = {
   revision: { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
-/** The object from `seerdeployment/NAME` (or `seerdeployment NAME`, as kubectl allows), or a daemon set's. */
+/**
+ * The object from `seerdeployment/NAME` (or `seerdeployment NAME`, as kubectl allows), or a daemon
+ * set's or stateful set's.
+ */
 export function parseTarget(positionals: string[]): { kind: RolloutKind; name: string } {
   const [first, second, ...extra] = positionals;
   let type: string | undefined;
@@ -86,7 +96,9 @@ export function parseTarget(positionals: string[]): { kind: RolloutKind; name: s
   if (!type || !name) throw new UsageError(`expected seerdeployment/NAME\n${USAGE}`);
   const kind = RESOURCE_TYPES.get(type.toLowerCase());
   if (!kind)
-    throw new UsageError(`seer rollout works on seerdeployments and seerdaemonsets, not ${type}\n${USAGE}`);
+    throw new UsageError(
+      `seer rollout works on seerdeployments, seerdaemonsets and seerstatefulsets, not ${type}\n${USAGE}`,
+    );
   return { kind, name };
 }
 
@@ -129,7 +141,7 @@ interface Target {
   output: CommandOutput;
 }
 
-async function getObject({ kind, client, namespace, name }: Target): Promise<SeerDeployment | SeerDaemonSet> {
+async function getObject({ kind, client, namespace, name }: Target): Promise<RolloutObject> {
   try {
     return await client.get(kind, name, namespace);
   } catch (error) {
@@ -148,14 +160,27 @@ async function getDeployment({ client, namespace, name }: Target): Promise<SeerD
   }
 }
 
+/** The deployment or stateful set whose revision history undo and history work on. */
+async function getHistoryOwner(target: Target): Promise<SeerDeployment | SeerStatefulSet> {
+  const object = await getObject(target);
+  if (object.kind === 'SeerDaemonSet')
+    throw new Error(`${RESOURCE_NAME[target.kind]} has no revision history`);
+  return object;
+}
+
+function progressOf(object: RolloutObject): RolloutProgress {
+  if (object.kind === 'SeerDaemonSet') return daemonSetRolloutProgress(object);
+  if (object.kind === 'SeerStatefulSet') return statefulSetRolloutProgress(object);
+  return rolloutProgress(object);
+}
+
 /** Prints the rollout's progress as it changes; resolves once it is done. */
 async function status(target: Target, timeoutMs: number): Promise<void> {
   const { kind, client, namespace, name, output } = target;
   const resource = RESOURCE_NAME[kind];
   let printed = '';
-  const report = (object: SeerDeployment | SeerDaemonSet) => {
-    const progress: RolloutProgress =
-      object.kind === 'SeerDaemonSet' ? daemonSetRolloutProgress(object) : rolloutProgress(object);
+  const report = (object: RolloutObject) => {
+    const progress = progressOf(object);
     if (progress.message !== printed) output.stdout.write(`${progress.message}\n`);
     printed = progress.message;
     return progress;
@@ -175,7 +200,7 @@ async function status(target: Target, timeoutMs: number): Promise<void> {
         if (error) reject(error);
         else resolve();
       };
-      const check = (object: SeerDeployment | SeerDaemonSet) => {
+      const check = (object: RolloutObject) => {
         if (settled) return;
         const progress = report(object);
         if (progress.state === 'done') settle();
@@ -203,8 +228,8 @@ async function restart(target: Target): Promise<void> {
   const resource = RESOURCE_NAME[target.kind];
   if (object.kind === 'SeerDeployment' && object.spec.paused)
     throw new Error(`can't restart paused seerdeployment "${target.name}" (seer rollout resume first)`);
-  if (object.kind === 'SeerDaemonSet' && object.spec.update_strategy?.type === 'on_delete')
-    throw new Error(`can't restart seerdaemonset "${target.name}": its update strategy is on_delete`);
+  if (object.kind !== 'SeerDeployment' && object.spec.update_strategy?.type === 'on_delete')
+    throw new Error(`can't restart ${resource} "${target.name}": its update strategy is on_delete`);
   await target.client.patch(target.kind, objectRef(target.name, target.namespace), {
     spec: {
       template: { metadata: { annotations: { [RESTARTED_AT_ANNOTATION]: new Date().toISOString() } } },
@@ -226,21 +251,22 @@ async function setPaused(target: Target, paused: boolean): Promise<void> {
 const REPLACE_ATTEMPTS = 5;
 
 /**
- * Puts the revision's template back into the deployment (the whole template, replaced, not merged),
- * with the change cause that revision was made for; the controller then rolls it out as the next
- * revision.
+ * Puts the revision's template back into the deployment or stateful set (the whole template,
+ * replaced, not merged), with the change cause that revision was made for; the controller then rolls
+ * it out as the next revision.
  */
 async function undo(target: Target, toRevision: number | undefined): Promise<void> {
   const { client, rest, name, output } = target;
+  const resource = RESOURCE_NAME[target.kind];
   for (let attempt = 1; ; attempt++) {
-    const deployment = await getDeployment(target);
-    if (deployment.spec.paused)
+    const owner = await getHistoryOwner(target);
+    if (owner.kind === 'SeerDeployment' && owner.spec.paused)
       throw new Error(`can't roll back paused seerdeployment "${name}" (seer rollout resume first)`);
-    const history = await fetchHistory(rest, deployment);
-    if (history.length === 0) throw new Error(`no rollout history found for seerdeployment "${name}"`);
+    const history = await fetchHistory(rest, owner);
+    if (history.length === 0) throw new Error(`no rollout history found for ${resource} "${name}"`);
     const revision = toRevision
       ? history.find((r) => r.revision === toRevision)
-      : previousRevision(history, deployment);
+      : previousRevision(history, owner);
     if (!revision) {
       throw new Error(
         toRevision
@@ -250,23 +276,22 @@ async function undo(target: Target, toRevision: number | undefined): Promise<voi
     }
     const template = revision.data?.template;
     if (!template) throw new Error(`revision ${revision.revision} holds no template`);
-    if (sameTemplate(template, deployment.spec.template)) {
+    if (sameTemplate(template, owner.spec.template)) {
       output.stdout.write(
-        `seerdeployment.${SEER_GROUP}/${name} skipped rollback (current template already matches revision ${revision.revision})\n`,
+        `${resource}.${SEER_GROUP}/${name} skipped rollback (current template already matches revision ${revision.revision})\n`,
       );
       return;
     }
-    const annotations = { ...deployment.metadata.annotations };
+    const annotations = { ...owner.metadata.annotations };
     const changeCause = revision.metadata.annotations?.[CHANGE_CAUSE_ANNOTATION];
     if (changeCause === undefined) delete annotations[CHANGE_CAUSE_ANNOTATION];
     else annotations[CHANGE_CAUSE_ANNOTATION] = changeCause;
     try {
-      await client.replace('SeerDeployment', {
-        ...deployment,
-        metadata: { ...deployment.metadata, annotations },
-        spec: { ...deployment.spec, template },
-      });
-      output.stdout.write(`seerdeployment.${SEER_GROUP}/${name} rolled back\n`);
+      const metadata = { ...owner.metadata, annotations };
+      if (owner.kind === 'SeerDeployment')
+        await client.replace('SeerDeployment', { ...owner, metadata, spec: { ...owner.spec, template } });
+      else await client.replace('SeerStatefulSet', { ...owner, metadata, spec: { ...owner.spec, template } });
+      output.stdout.write(`${resource}.${SEER_GROUP}/${name} rolled back\n`);
       return;
     } catch (error) {
       // Changed since it was read: read it again and redo the rollback on the new version.
@@ -277,8 +302,8 @@ async function undo(target: Target, toRevision: number | undefined): Promise<voi
 
 async function history(target: Target, revisionWanted: number | undefined): Promise<void> {
   const { rest, name, output } = target;
-  const revisions = await fetchHistory(rest, await getDeployment(target));
-  const resource = `seerdeployment.${SEER_GROUP}/${name}`;
+  const revisions = await fetchHistory(rest, await getHistoryOwner(target));
+  const resource = `${RESOURCE_NAME[target.kind]}.${SEER_GROUP}/${name}`;
   if (revisionWanted !== undefined) {
     const revision = revisions.find((r) => r.revision === revisionWanted);
     if (!revision) throw new Error(`unable to find revision ${revisionWanted} of ${resource}`);
@@ -302,7 +327,7 @@ export function createRolloutCommand(output: CommandOutput = process): Command {
   return {
     name: 'rollout',
     summary:
-      'follow, restart, pause, resume, undo and list the rollouts of a seerdeployment; follow and restart a seerdaemonset',
+      'follow, restart, pause, resume, undo and list the rollouts of a seerdeployment; follow, restart, undo and list those of a seerstatefulset; follow and restart a seerdaemonset',
     async run(args) {
       const [action, ...rest] = args;
       if (!action || !['status', 'restart', 'pause', 'resume', 'undo', 'history'].includes(action))
@@ -315,7 +340,14 @@ export function createRolloutCommand(output: CommandOutput = process): Command {
       }
       const { values, positionals } = parsed;
       const { kind, name } = parseTarget(positionals);
-      if (kind === 'SeerDaemonSet' && action !== 'status' && action !== 'restart')
+      if (kind === 'SeerDaemonSet' && action !== 'status' && action !== 'restart') {
+        const kinds =
+          action === 'undo' || action === 'history'
+            ? 'seerdeployments and seerstatefulsets'
+            : 'seerdeployments';
+        throw new UsageError(`seer rollout ${action} works on ${kinds} only\n${USAGE}`);
+      }
+      if (kind === 'SeerStatefulSet' && (action === 'pause' || action === 'resume'))
         throw new UsageError(`seer rollout ${action} works on seerdeployments only\n${USAGE}`);
       const timeoutMs = values.timeout === undefined ? 0 : parseDuration(values.timeout, '--timeout');
       const toRevision = revisionNumber('--to-revision', values['to-revision']);

@@ -1,5 +1,5 @@
 import { CHANGE_CAUSE_ANNOTATION } from '../../api/names.js';
-import type { SeerDeployment } from '../../api/types.js';
+import type { SeerDeployment, SeerStatefulSet } from '../../api/types.js';
 import { isConflict, isNotFound } from '../../kube/errors.js';
 import type { Informer } from '../../kube/informer.js';
 import { objectKey } from '../../kube/keys.js';
@@ -10,6 +10,7 @@ import {
   revisionName,
   revisionsPath,
   type ControllerRevision,
+  type RevisionOwnerKind,
 } from '../../workloads/revisions.js';
 import { sameTemplate } from '../../workloads/template-hash.js';
 import { isLeftOver, newRevision, revisionsOfDeleted, revisionsToPrune } from './revisions.js';
@@ -26,11 +27,14 @@ export type CurrentRevision =
     }
   | { collision: true };
 
+/** What keeps a revision history: a deployment or a stateful set. */
+type Owner = SeerDeployment | SeerStatefulSet;
+
 /**
- * The deployments' revision history: the shared cache of every ControllerRevision labelled with a
- * deployment, and the writes that keep it (create, renumber on rollback, prune, remove). Writes made
- * here are seen at once by the next reconcile, even before the watch brings them, so that revision
- * numbers are never handed out twice.
+ * The revision history of one kind (deployments, or stateful sets): the shared cache of every
+ * ControllerRevision labelled with an owner of that kind, and the writes that keep it (create, renumber
+ * on rollback, prune, remove). Writes made here are seen at once by the next reconcile, even before the
+ * watch brings them, so that revision numbers are never handed out twice.
  */
 export class RevisionHistory {
   private readonly written = new Map<string, { revision: ControllerRevision | null; at: number }>();
@@ -38,6 +42,7 @@ export class RevisionHistory {
   constructor(
     private readonly rest: RestClient,
     private readonly informer: Informer<ControllerRevision>,
+    private readonly kind: RevisionOwnerKind = 'SeerDeployment',
   ) {
     const caughtUp = (revision: ControllerRevision) => {
       const key = objectKey(revision);
@@ -70,26 +75,26 @@ export class RevisionHistory {
     return [...revisions.values()];
   }
 
-  historyOf(deployment: SeerDeployment): ControllerRevision[] {
-    return historyOf(this.list(), deployment);
+  historyOf(owner: Owner): ControllerRevision[] {
+    return historyOf(this.list(), owner);
   }
 
   /**
-   * Makes the deployment's template (hash `hash`) its current revision: a new revision numbered after
+   * Makes the owner's template (hash `hash`) its current revision: a new revision numbered after
    * the latest, or — when this template was rolled out before — that revision, renumbered after the
-   * latest as Kubernetes does on a rollback. The deployment's change cause is recorded on it. Reports a
+   * latest as Kubernetes does on a rollback. The owner's change cause is recorded on it. Reports a
    * collision when a revision of that name holds a different template.
    */
-  async makeCurrent(deployment: SeerDeployment, hash: string): Promise<CurrentRevision> {
-    const history = this.historyOf(deployment);
-    const name = revisionName(deployment.metadata.name ?? '', hash);
-    const namespace = deployment.metadata.namespace ?? 'default';
-    const template = deployment.spec.template;
+  async makeCurrent(owner: Owner, hash: string): Promise<CurrentRevision> {
+    const history = this.historyOf(owner);
+    const name = revisionName(owner.metadata.name ?? '', hash);
+    const namespace = owner.metadata.namespace ?? 'default';
+    const template = owner.spec.template;
     let existing = history.find((r) => r.metadata.name === name);
     if (!existing) {
       try {
         const created = await this.rest.request<ControllerRevision>('POST', revisionsPath(namespace), {
-          body: newRevision(deployment, template, hash, nextRevisionNumber(history)),
+          body: newRevision(owner, template, hash, nextRevisionNumber(history)),
         });
         this.remember(created);
         return { revision: created, started: true };
@@ -105,7 +110,7 @@ export class RevisionHistory {
     if (!sameTemplate(existing.data?.template, template)) return { collision: true };
 
     const latest = nextRevisionNumber(history) - 1;
-    const changeCause = deployment.metadata.annotations?.[CHANGE_CAUSE_ANNOTATION];
+    const changeCause = owner.metadata.annotations?.[CHANGE_CAUSE_ANNOTATION];
     const patch: { revision?: number; metadata?: object } = {};
     if (existing.revision < latest) patch.revision = latest + 1;
     if (changeCause !== undefined && existing.metadata.annotations?.[CHANGE_CAUSE_ANNOTATION] !== changeCause)
@@ -121,21 +126,21 @@ export class RevisionHistory {
     return { revision: updated, started: patch.revision !== undefined };
   }
 
-  /** Deletes old revisions beyond the deployment's revision_history_limit. */
-  async prune(deployment: SeerDeployment, current: string, hashesInUse: ReadonlySet<string>): Promise<void> {
-    const limit = deployment.spec.revision_history_limit ?? DEFAULT_HISTORY_LIMIT;
-    for (const revision of revisionsToPrune(this.historyOf(deployment), current, limit, hashesInUse))
+  /** Deletes old revisions beyond the owner's revision_history_limit. */
+  async prune(owner: Owner, current: string, hashesInUse: ReadonlySet<string>): Promise<void> {
+    const limit = owner.spec.revision_history_limit ?? DEFAULT_HISTORY_LIMIT;
+    for (const revision of revisionsToPrune(this.historyOf(owner), current, limit, hashesInUse))
       await this.delete(revision);
   }
 
-  /** Deletes revisions an earlier deployment of the same name left behind. */
-  async removeLeftOvers(deployment: SeerDeployment): Promise<void> {
-    for (const revision of this.list().filter((r) => isLeftOver(r, deployment))) await this.delete(revision);
+  /** Deletes revisions an earlier owner of the same name left behind. */
+  async removeLeftOvers(owner: Owner): Promise<void> {
+    for (const revision of this.list().filter((r) => isLeftOver(r, owner))) await this.delete(revision);
   }
 
-  /** Deletes the revisions of a deployment that no longer exists (there is no garbage collector). */
+  /** Deletes the revisions of an owner that no longer exists (there is no garbage collector). */
   async removeAll(namespace: string, name: string): Promise<number> {
-    const revisions = revisionsOfDeleted(this.list(), namespace, name);
+    const revisions = revisionsOfDeleted(this.list(), namespace, name, this.kind);
     for (const revision of revisions) await this.delete(revision);
     return revisions.length;
   }

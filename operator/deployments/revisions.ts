@@ -1,34 +1,44 @@
-import { CHANGE_CAUSE_ANNOTATION, DEPLOYMENT_LABEL, TEMPLATE_HASH_LABEL } from '../../api/names.js';
-import type { PodTemplate, SeerDeployment } from '../../api/types.js';
-import { belongsTo, revisionHash, revisionName, type ControllerRevision } from '../../workloads/revisions.js';
-import { ownerReference } from './new-pod.js';
-import { createdByDeployment } from './pod-selection.js';
+import { CHANGE_CAUSE_ANNOTATION, TEMPLATE_HASH_LABEL } from '../../api/names.js';
+import type { PodTemplate } from '../../api/types.js';
+import {
+  belongsTo,
+  REVISION_OWNER_LABEL,
+  revisionHash,
+  revisionName,
+  type ControllerRevision,
+  type RevisionOwner,
+  type RevisionOwnerKind,
+} from '../../workloads/revisions.js';
+import { controllerReference, createdBy } from '../runtime/owned-pods.js';
 
-/** Revisions labelled for a deployment of this name but not created by this one: left from an earlier one. */
-export function isLeftOver(revision: ControllerRevision, deployment: SeerDeployment): boolean {
+/**
+ * Revisions labelled for an owner of this name (a deployment, or a stateful set) but not created by
+ * this one: left from an earlier one.
+ */
+export function isLeftOver(revision: ControllerRevision, owner: RevisionOwner): boolean {
   return (
-    revision.metadata.namespace === deployment.metadata.namespace &&
-    revision.metadata.labels?.[DEPLOYMENT_LABEL] === deployment.metadata.name &&
-    !belongsTo(revision, deployment)
+    revision.metadata.namespace === owner.metadata.namespace &&
+    revision.metadata.labels?.[REVISION_OWNER_LABEL[owner.kind]] === owner.metadata.name &&
+    !belongsTo(revision, owner)
   );
 }
 
 export function newRevision(
-  deployment: SeerDeployment,
+  owner: RevisionOwner,
   template: PodTemplate,
   hash: string,
   revision: number,
 ): ControllerRevision {
-  const changeCause = deployment.metadata.annotations?.[CHANGE_CAUSE_ANNOTATION];
+  const changeCause = owner.metadata.annotations?.[CHANGE_CAUSE_ANNOTATION];
   return {
     apiVersion: 'apps/v1',
     kind: 'ControllerRevision',
     metadata: {
-      name: revisionName(deployment.metadata.name ?? '', hash),
-      namespace: deployment.metadata.namespace ?? 'default',
-      labels: { [DEPLOYMENT_LABEL]: deployment.metadata.name ?? '', [TEMPLATE_HASH_LABEL]: hash },
+      name: revisionName(owner.metadata.name ?? '', hash),
+      namespace: owner.metadata.namespace ?? 'default',
+      labels: { [REVISION_OWNER_LABEL[owner.kind]]: owner.metadata.name ?? '', [TEMPLATE_HASH_LABEL]: hash },
       annotations: changeCause === undefined ? undefined : { [CHANGE_CAUSE_ANNOTATION]: changeCause },
-      ownerReferences: [ownerReference(deployment)],
+      ownerReferences: [controllerReference(owner)],
     },
     revision,
     data: { template },
@@ -52,16 +62,17 @@ export function revisionsToPrune(
   return old.slice(0, excess).filter((r) => !hashesInUse.has(revisionHash(r) ?? ''));
 }
 
-/** Revisions a deleted deployment of this name left: label selected, and created by it. */
+/** Revisions a deleted owner of this kind and name left: label selected, and created by it. */
 export function revisionsOfDeleted(
   revisions: Iterable<ControllerRevision>,
   namespace: string,
   name: string,
+  kind: RevisionOwnerKind = 'SeerDeployment',
 ): ControllerRevision[] {
   return [...revisions].filter(
     (r) =>
       r.metadata.namespace === namespace &&
-      r.metadata.labels?.[DEPLOYMENT_LABEL] === name &&
-      createdByDeployment(r, name),
+      r.metadata.labels?.[REVISION_OWNER_LABEL[kind]] === name &&
+      createdBy(r, kind, name),
   );
 }

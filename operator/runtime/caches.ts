@@ -1,4 +1,4 @@
-import { DEPLOYMENT_LABEL, NODE_LEASE_NAMESPACE } from '../../api/names.js';
+import { DEPLOYMENT_LABEL, NODE_LEASE_NAMESPACE, STATEFUL_SET_LABEL } from '../../api/names.js';
 import type {
   SeerComponent,
   SeerDaemonSet,
@@ -6,6 +6,7 @@ import type {
   SeerDeployment,
   SeerNode,
   SeerPod,
+  SeerStatefulSet,
 } from '../../api/types.js';
 import { Informer } from '../../kube/informer.js';
 import type { KubernetesObject } from '../../kube/keys.js';
@@ -22,6 +23,7 @@ export interface OperatorCaches {
   pods: Informer<SeerPod>;
   deployments: Informer<SeerDeployment>;
   daemonSets: Informer<SeerDaemonSet>;
+  statefulSets: Informer<SeerStatefulSet>;
   components: Informer<SeerComponent>;
   nodes: Informer<SeerNode>;
   /** Where each pod's data is: the scheduler places pods claiming a data dir on its node. */
@@ -30,9 +32,11 @@ export interface OperatorCaches {
   nodeLeases: Informer<Lease>;
   /** The deployments' revision history: the ControllerRevisions labelled with a deployment. */
   revisions: Informer<ControllerRevision>;
+  /** The stateful sets' revision history: the ControllerRevisions labelled with a stateful set. */
+  statefulSetRevisions: Informer<ControllerRevision>;
 }
 
-// Deployments, daemon sets and components are looked at again every few minutes whatever happens, as a safety
+// Deployments, daemon sets, stateful sets and components are looked at again every few minutes whatever happens, as a safety
 // net; pods and nodes change often enough on their own.
 const RESYNC_MS = 5 * 60_000;
 
@@ -49,6 +53,10 @@ export function createCaches(
       resyncMs: RESYNC_MS,
     }),
     daemonSets: client.informer('SeerDaemonSet', { onError: failed('SeerDaemonSet'), resyncMs: RESYNC_MS }),
+    statefulSets: client.informer('SeerStatefulSet', {
+      onError: failed('SeerStatefulSet'),
+      resyncMs: RESYNC_MS,
+    }),
     components: client.informer('SeerComponent', { onError: failed('SeerComponent'), resyncMs: RESYNC_MS }),
     nodes: client.informer('SeerNode', { onError: failed('SeerNode') }),
     dataDirs: client.informer('SeerDataDir', { onError: failed('SeerDataDir') }),
@@ -57,6 +65,12 @@ export function createCaches(
       client: client.rest,
       path: revisionsPath(),
       labelSelector: DEPLOYMENT_LABEL,
+      onError: failed('ControllerRevision'),
+    }),
+    statefulSetRevisions: new Informer<ControllerRevision>({
+      client: client.rest,
+      path: revisionsPath(),
+      labelSelector: STATEFUL_SET_LABEL,
       onError: failed('ControllerRevision'),
     }),
   };

@@ -3,7 +3,7 @@ import type { PodTemplate, SeerPod, SeerPodSpec } from '../../api/types.js';
 
 /** A Seer object that creates pods (or revisions) and is their controller. */
 export interface PodOwner {
-  kind: 'SeerDeployment' | 'SeerDaemonSet' | 'SeerComponent';
+  kind: 'SeerDeployment' | 'SeerDaemonSet' | 'SeerStatefulSet' | 'SeerComponent';
   metadata: SeerPod['metadata'];
 }
 

@@ -48,6 +48,7 @@ describe('the examples', () => {
       'seerpod.seer.io/passport',
       'seerdeployment.seer.io/passport-deployment',
       'seerdaemonset.seer.io/log-agent',
+      'seerstatefulset.seer.io/pg',
       'seercomponent.seer.io/nginx-component',
       'seercomponent.seer.io/fpm-component',
     ]) {
@@ -58,7 +59,7 @@ describe('the examples', () => {
   });
 
   test('short names reach each kind', async () => {
-    for (const short of ['spod', 'sdeploy', 'sds', 'scomp', 'snode']) {
+    for (const short of ['spod', 'sdeploy', 'sds', 'ssts', 'scomp', 'snode']) {
       const out = await cluster.kubectl(['get', short]);
       assert.equal(out.code, 0, `${short}: ${out.stderr}`);
     }
@@ -145,6 +146,30 @@ describe('the examples', () => {
       'AGE',
     ]);
     assert.deepEqual(row(table, 'log-agent').slice(1, 7), ['4', '3', '2', '1', '2', '{"role":"db"}']);
+  });
+
+  test('seerstatefulsets show READY as ready/desired and AGE, and wide UP-TO-DATE and PARTITION', async () => {
+    await cluster.kubectlOk([
+      'patch',
+      'seerstatefulset',
+      'pg',
+      '--subresource=status',
+      '--type=merge',
+      '-p',
+      JSON.stringify({ status: { replicas: 2, ready_replicas: 1, ready: '1/2', updated_replicas: 2 } }),
+    ]);
+    const table = await cluster.kubectlOk(['get', 'ssts']);
+    assert.deepEqual(headers(table), ['NAME', 'READY', 'AGE']);
+    assert.deepEqual(row(table, 'pg').slice(1, 2), ['1/2']);
+    const wide = await cluster.kubectlOk(['get', 'ssts', '-o', 'wide']);
+    assert.deepEqual(headers(wide), ['NAME', 'READY', 'AGE', 'UP-TO-DATE', 'PARTITION']);
+    assert.equal(row(wide, 'pg')[3], '2');
+  });
+
+  test('kubectl scale changes a stateful set through the scale subresource', async () => {
+    await cluster.kubectlOk(['scale', 'ssts/pg', '--replicas=3']);
+    const replicas = await cluster.kubectlOk(['get', 'ssts', 'pg', '-o', 'jsonpath={.spec.replicas}']);
+    assert.equal(replicas.trim(), '3');
   });
 
   test('seernodes show STATUS, PODS, AGENT', async () => {
@@ -290,6 +315,7 @@ async function exampleObjects(): Promise<AnySeerObject[]> {
     'passport-pod.yaml',
     'passport-deployment.yaml',
     'log-agent-daemonset.yaml',
+    'postgres-statefulset.yaml',
     'php-stack.yaml',
     'node.yaml',
     'hello/hello-pod.yaml',

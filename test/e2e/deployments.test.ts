@@ -518,9 +518,12 @@ test('pods a missing deployment created are deleted; pods merely labelled with i
 test('seer rollout refuses what is not a seerdeployment, and names a missing one', async () => {
   await assert.rejects(
     rollout('status', 'deployment/web'),
-    /works on seerdeployments and seerdaemonsets, not deployment/,
+    /works on seerdeployments, seerdaemonsets and seerstatefulsets, not deployment/,
   );
-  await assert.rejects(rollout('undo', 'sds/web'), /seer rollout undo works on seerdeployments only/);
+  await assert.rejects(
+    rollout('undo', 'sds/web'),
+    /seer rollout undo works on seerdeployments and seerstatefulsets only/,
+  );
   await assert.rejects(rollout('frobnicate', 'sdeploy/web'), /usage:/);
   await assert.rejects(
     rollout('history', 'sdeploy/nothing'),

@@ -326,7 +326,14 @@ describe('the chart against a real control plane', () => {
     assert.match(result.stdout, /seer-agent --kubeconfig/);
     await cluster.kubectlOk(['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all']);
     const crds = await cluster.kubectlOk(['get', 'crd', '-o', 'name']);
-    for (const crd of ['seerpods', 'seerdeployments', 'seerdaemonsets', 'seercomponents', 'seernodes'])
+    for (const crd of [
+      'seerpods',
+      'seerdeployments',
+      'seerdaemonsets',
+      'seerstatefulsets',
+      'seercomponents',
+      'seernodes',
+    ])
       assert.match(crds, new RegExp(`${crd}\\.seer\\.io`));
     const replicas = await cluster.kubectlOk([
       'get',
@@ -471,6 +478,10 @@ describe('the chart against a real control plane', () => {
       ['watch', 'seerpods.seer.io', '--all-namespaces'],
       ['patch', 'seerpods.seer.io', '--subresource=status', '-n', 'default'],
       ['patch', 'seernodes.seer.io', '--subresource=status'],
+      ['watch', 'seerstatefulsets.seer.io', '--all-namespaces'],
+      ['patch', 'seerstatefulsets.seer.io', '-n', 'default'],
+      ['patch', 'seerstatefulsets.seer.io', '--subresource=status', '-n', 'default'],
+      ['delete', 'seerdatadirs.seer.io', '-n', 'default'],
       ['create', 'controllerrevisions.apps', '-n', 'default'],
       ['create', 'events.events.k8s.io', '-n', 'default'],
       ['watch', 'leases.coordination.k8s.io', '-n', 'kube-node-lease'],
@@ -485,6 +496,7 @@ describe('the chart against a real control plane', () => {
       ['create', 'seernodes.seer.io'],
       ['update', 'seerpods.seer.io', '-n', 'default'],
       ['delete', 'seerdeployments.seer.io', '-n', 'default'],
+      ['delete', 'seerstatefulsets.seer.io', '-n', 'default'],
       ['patch', 'configmaps', '-n', 'default'],
       ['create', 'pods', '-n', 'default'],
       ['update', 'leases.coordination.k8s.io', '-n', 'kube-node-lease'],

@@ -11,6 +11,7 @@ import {
   DAEMON_SET_CONDITION,
   DEPLOYMENT_CONDITION,
   NODE_CONDITION,
+  STATEFUL_SET_CONDITION,
   NODE_PHASE,
   DATA_DIR_PHASE,
   POD_CONDITION,
@@ -152,11 +153,12 @@ test('the pod spec schema is the same in SeerPod and every template', () => {
   delete podSpec.properties.node_name;
   assert.deepEqual(plain(schemaAt('SeerDeployment', 'spec.template.spec')), podSpec);
   assert.deepEqual(plain(schemaAt('SeerDaemonSet', 'spec.template.spec')), podSpec);
+  assert.deepEqual(plain(schemaAt('SeerStatefulSet', 'spec.template.spec')), podSpec);
   assert.deepEqual(plain(schemaAt('SeerComponent', 'spec.template.spec')), podSpec);
   // The templates around them differ only in their own description.
   const deploymentTemplate = plain(schemaAt('SeerDeployment', 'spec.template'));
   delete deploymentTemplate.description;
-  for (const kind of ['SeerDaemonSet', 'SeerComponent'] as const) {
+  for (const kind of ['SeerDaemonSet', 'SeerStatefulSet', 'SeerComponent'] as const) {
     const template = plain(schemaAt(kind, 'spec.template'));
     delete template.description;
     assert.deepEqual(template, deploymentTemplate, kind);
@@ -165,17 +167,23 @@ test('the pod spec schema is the same in SeerPod and every template', () => {
   const deploymentSelector = plain(schemaAt('SeerDeployment', 'spec.selector.match_labels'));
   deploymentSelector.description = plain(schemaAt('SeerDaemonSet', 'spec.selector.match_labels')).description;
   assert.deepEqual(plain(schemaAt('SeerDaemonSet', 'spec.selector.match_labels')), deploymentSelector);
+  deploymentSelector.description = plain(
+    schemaAt('SeerStatefulSet', 'spec.selector.match_labels'),
+  ).description;
+  assert.deepEqual(plain(schemaAt('SeerStatefulSet', 'spec.selector.match_labels')), deploymentSelector);
 });
 
-test('each kind has the status subresource, and SeerDeployment the scale subresource', () => {
+test('each kind has the status subresource, and SeerDeployment and SeerStatefulSet the scale subresource', () => {
   for (const kind of Object.keys(SEER_RESOURCES) as SeerKind[]) {
     assert.ok(versionOf(kind).subresources?.status, `${kind} has no status subresource`);
   }
-  assert.deepEqual(plain(versionOf('SeerDeployment').subresources?.scale), {
-    specReplicasPath: '.spec.replicas',
-    statusReplicasPath: '.status.replicas',
-    labelSelectorPath: '.status.selector',
-  });
+  for (const kind of ['SeerDeployment', 'SeerStatefulSet'] as const) {
+    assert.deepEqual(plain(versionOf(kind).subresources?.scale), {
+      specReplicasPath: '.spec.replicas',
+      statusReplicasPath: '.status.replicas',
+      labelSelectorPath: '.status.selector',
+    });
+  }
   assert.equal(versionOf('SeerPod').subresources?.scale, undefined);
   // As Kubernetes' DaemonSet: the nodes decide how many pods there are.
   assert.equal(versionOf('SeerDaemonSet').subresources?.scale, undefined);
@@ -210,6 +218,12 @@ const printerColumns: Record<SeerKind, [name: string, jsonPath: string, type: st
     ['AVAILABLE', '.status.number_available', 'integer', 0],
     ['NODE-SELECTOR', '.spec.node_selector', 'string', 0],
     ['AGE', '.metadata.creationTimestamp', 'date', 0],
+  ],
+  SeerStatefulSet: [
+    ['READY', '.status.ready', 'string', 0],
+    ['AGE', '.metadata.creationTimestamp', 'date', 0],
+    ['UP-TO-DATE', '.status.updated_replicas', 'integer', 1],
+    ['PARTITION', '.spec.update_strategy.rolling_update.partition', 'integer', 1],
   ],
   SeerComponent: [
     ['INSTANCES', '.status.instances', 'integer', 0],
@@ -283,6 +297,7 @@ test('the conditions description of each kind names its condition types', () => 
     SeerPod: POD_CONDITION,
     SeerDeployment: DEPLOYMENT_CONDITION,
     SeerDaemonSet: DAEMON_SET_CONDITION,
+    SeerStatefulSet: STATEFUL_SET_CONDITION,
     SeerComponent: COMPONENT_CONDITION,
     SeerNode: NODE_CONDITION,
   };

@@ -5,6 +5,12 @@ import type { Query, RequestOptions, RestClient } from '../../../kube/rest.js';
 import { SeerClient } from '../../../kube/seer-client.js';
 import { createCaches, startCaches, stopCaches } from '../../../operator/runtime/caches.js';
 
+/** A collection's path, with its label selector if it has one: two caches may share a path. */
+function keyOf(path: string, query: Query | undefined): string {
+  const selector = query?.labelSelector;
+  return selector ? `${path}?labelSelector=${String(selector)}` : path;
+}
+
 /** Answers each list when the test says so; each watch lasts until it is aborted. */
 class FakeListWatch {
   readonly lists = new Map<string, { query: Query | undefined; answer: () => void }>();
@@ -12,15 +18,18 @@ class FakeListWatch {
 
   async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
     assert.equal(method, 'GET');
-    await new Promise<void>((answer) => this.lists.set(path, { query: options.query, answer }));
+    await new Promise<void>((answer) =>
+      this.lists.set(keyOf(path, options.query), { query: options.query, answer }),
+    );
     return { items: [], metadata: { resourceVersion: '1' } } as T;
   }
 
-  watch(path: string, _query: Query, _onEvent: unknown, signal?: AbortSignal): Promise<void> {
-    this.watching.add(path);
+  watch(path: string, query: Query, _onEvent: unknown, signal?: AbortSignal): Promise<void> {
+    const key = keyOf(path, query);
+    this.watching.add(key);
     return new Promise((resolve) =>
       signal?.addEventListener('abort', () => {
-        this.watching.delete(path);
+        this.watching.delete(key);
         resolve();
       }),
     );
@@ -34,7 +43,8 @@ test('the operator caches every collection its controllers read, and is synced o
   const starting = startCaches(caches).then(() => (synced = true));
   await sleep(20);
   assert.deepEqual([...api.lists.keys()].sort(), [
-    '/apis/apps/v1/controllerrevisions',
+    '/apis/apps/v1/controllerrevisions?labelSelector=seer.io/deployment',
+    '/apis/apps/v1/controllerrevisions?labelSelector=seer.io/stateful-set',
     '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases',
     '/apis/seer.io/v1alpha1/seercomponents',
     '/apis/seer.io/v1alpha1/seerdaemonsets',
@@ -42,11 +52,8 @@ test('the operator caches every collection its controllers read, and is synced o
     '/apis/seer.io/v1alpha1/seerdeployments',
     '/apis/seer.io/v1alpha1/seernodes',
     '/apis/seer.io/v1alpha1/seerpods',
+    '/apis/seer.io/v1alpha1/seerstatefulsets',
   ]);
-  assert.equal(
-    api.lists.get('/apis/apps/v1/controllerrevisions')?.query?.labelSelector,
-    'seer.io/deployment',
-  );
 
   const [last, ...others] = [...api.lists.values()];
   for (const list of others) list.answer();
@@ -57,7 +64,7 @@ test('the operator caches every collection its controllers read, and is synced o
   assert.ok(Object.values(caches).every((cache) => cache.hasSynced));
 
   await sleep(20);
-  assert.equal(api.watching.size, 8);
+  assert.equal(api.watching.size, 10);
   await stopCaches(caches);
   assert.equal(api.watching.size, 0, 'a watch outlived stopCaches');
 });

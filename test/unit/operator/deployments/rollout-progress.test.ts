@@ -61,6 +61,9 @@ test('seer rollout names a seerdeployment by any of its names', () => {
   for (const form of ['seerdaemonset/logs', 'sds/logs', 'seerdaemonsets.seer.io/logs']) {
     assert.deepEqual(parseTarget([form]), { kind: 'SeerDaemonSet', name: 'logs' }, form);
   }
+  for (const form of ['seerstatefulset/db', 'ssts/db', 'seerstatefulsets.seer.io/db']) {
+    assert.deepEqual(parseTarget([form]), { kind: 'SeerStatefulSet', name: 'db' }, form);
+  }
   assert.deepEqual(parseTarget(['sdeploy/web']), { kind: 'SeerDeployment', name: 'web' });
   for (const bad of [
     ['deployment/web'],
