@@ -206,13 +206,12 @@ test('kubectl scale --replicas=1 removes db-2, then db-1, and their data dirs un
   await client.patch('SeerStatefulSet', objectRef('db', 'default'), {
     spec: { data_retention: { when_scaled: 'delete' } },
   });
-  // Stand-ins for the data dirs the scheduler makes: only the removed ordinals' go.
-  for (const name of ['data-db-0', 'data-db-1', 'data-db-2'])
-    await client.create('SeerDataDir', {
-      apiVersion: SEER_API_VERSION,
-      kind: 'SeerDataDir',
-      metadata: { name, namespace: 'default' },
-    });
+  // Each ordinal's data dir, recorded on the node its pod was placed on: only the removed ordinals' go.
+  await eventually('a data dir per ordinal, each on a node', async () => {
+    const dataDirs = (await client.list('SeerDataDir', { namespace: 'default' })).items;
+    const placed = dataDirs.filter((d) => d.spec?.node_name).map((d) => d.metadata.name);
+    return JSON.stringify(placed.sort()) === JSON.stringify(['data-db-0', 'data-db-1', 'data-db-2']);
+  });
   const gone = new Map<string, number>();
   let watching = true;
   const watcher = (async () => {
