@@ -13,6 +13,7 @@ export const HOST_TOOLS = {
   unshare: { package: 'util-linux', paths: ['/usr/bin/unshare'] },
   nsenter: { package: 'util-linux', paths: ['/usr/bin/nsenter'] },
   tmux: { package: 'tmux', paths: ['/usr/bin/tmux'] },
+  postgres: { package: 'postgresql-15', paths: ['/usr/lib/postgresql/15/bin/postgres'] },
 } as const;
 
 export type HostTool = keyof typeof HOST_TOOLS;
