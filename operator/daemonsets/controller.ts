@@ -23,8 +23,9 @@ import type { Controller, OperatorContext } from '../runtime/context.js';
 import { createdBy, podFromTemplate } from '../runtime/owned-pods.js';
 import { deleteOwnedPods } from '../runtime/pod-deletions.js';
 import { WrittenStatus } from '../runtime/written-status.js';
+import { createOwnedPods } from '../runtime/pod-creations.js';
+import { enqueueWorkloadsAndOwners, watchWorkloadsAndPods } from '../runtime/workload-events.js';
 import { daemonSetKeyOf, daemonSetPods, planDaemonSet } from './plan.js';
-import { plural } from '../../common/plural.js';
 
 /** Whether a node change can change which daemon sets it should run. */
 function placementChanged(old: SeerNode, node: SeerNode): boolean {
@@ -57,16 +58,8 @@ export class DaemonSetController implements Controller {
       metrics: ctx.metrics,
       logger: ctx.logger,
     });
-    const { daemonSets, pods, nodes } = ctx.caches;
-    daemonSets.on('add', (daemonSet) => this.queue.enqueue(objectKey(daemonSet)));
-    daemonSets.on('update', (_old, daemonSet) => this.queue.enqueue(objectKey(daemonSet)));
-    daemonSets.on('delete', (daemonSet) => this.queue.enqueue(objectKey(daemonSet)));
-    pods.on('add', (pod) => this.onPod(pod, false));
-    pods.on('update', (old, pod) => {
-      if (daemonSetKeyOf(old) !== daemonSetKeyOf(pod)) this.onPod(old, true);
-      this.onPod(pod, false);
-    });
-    pods.on('delete', (pod) => this.onPod(pod, true));
+    watchWorkloadsAndPods(this.events());
+    const { nodes } = ctx.caches;
     nodes.on('add', () => this.enqueueAll());
     nodes.on('update', (old, node) => {
       if (placementChanged(old, node)) this.enqueueAll();
@@ -76,15 +69,9 @@ export class DaemonSetController implements Controller {
 
   start(): void {
     const { daemonSets, pods, nodes } = this.ctx.caches;
-    this.ready = Promise.all([whenSynced(daemonSets), whenSynced(pods), whenSynced(nodes)]).then(() => {
-      // Every daemon set, and every one pods are labelled with, whether it exists or not: pods of one
-      // deleted while no operator was running are cleaned up too.
-      this.enqueueAll();
-      for (const pod of pods.list()) {
-        const key = daemonSetKeyOf(pod);
-        if (key) this.queue.enqueue(key);
-      }
-    });
+    this.ready = Promise.all([whenSynced(daemonSets), whenSynced(pods), whenSynced(nodes)]).then(() =>
+      enqueueWorkloadsAndOwners(this.events()),
+    );
     this.queue.start();
   }
 
@@ -96,13 +83,14 @@ export class DaemonSetController implements Controller {
     for (const daemonSet of this.ctx.caches.daemonSets.list()) this.queue.enqueue(objectKey(daemonSet));
   }
 
-  private onPod(pod: SeerPod, gone: boolean): void {
-    const key = daemonSetKeyOf(pod);
-    if (!key) return;
-    const name = pod.metadata.name ?? '';
-    this.expectations.observed(key, 'creation', name);
-    if (gone || isTerminating(pod)) this.expectations.observed(key, 'deletion', name);
-    this.queue.enqueue(key);
+  private events() {
+    return {
+      workloads: this.ctx.caches.daemonSets,
+      pods: this.ctx.caches.pods,
+      ownerKeyOf: daemonSetKeyOf,
+      enqueue: (key: string) => this.queue.enqueue(key),
+      expectations: this.expectations,
+    };
   }
 
   private async reconcile(key: string): Promise<void> {
@@ -173,43 +161,9 @@ export class DaemonSetController implements Controller {
     return pod;
   }
 
-  private async createPods(
-    daemonSet: SeerDaemonSet,
-    hash: string,
-    nodes: string[],
-  ): Promise<{ error?: unknown }> {
-    if (nodes.length === 0) return {};
-    const key = objectKey(daemonSet);
-    const results = await Promise.allSettled(
-      nodes.map(async (node) => {
-        const pod = this.newPod(daemonSet, hash, node);
-        const name = pod.metadata.name ?? '';
-        this.expectations.expect(key, 'creation', name);
-        try {
-          await this.ctx.client.create('SeerPod', pod);
-        } catch (error) {
-          this.expectations.observed(key, 'creation', name);
-          throw error;
-        }
-        return `${name} on ${node}`;
-      }),
-    );
-    const created = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-    const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (created.length > 0) {
-      this.ctx.events.record(
-        daemonSet,
-        'Normal',
-        'SuccessfulCreate',
-        `Created ${plural(created.length, 'pod')}: ${created.join(', ')}`,
-      );
-    }
-    if (failure) {
-      const message = `Error creating: ${errorMessage(failure.reason)}`;
-      this.ctx.events.record(daemonSet, 'Warning', 'FailedCreate', message);
-      return { error: failure.reason };
-    }
-    return {};
+  private createPods(daemonSet: SeerDaemonSet, hash: string, nodes: string[]): Promise<{ error?: unknown }> {
+    const pods = nodes.map((node) => this.newPod(daemonSet, hash, node));
+    return createOwnedPods(this.ctx, this.expectations, daemonSet, pods);
   }
 
   /** Pods on nodes that are gone: no agent is left to remove its finalizer, so it is removed here. */

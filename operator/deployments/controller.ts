@@ -12,6 +12,8 @@ import { objectKey, splitKey } from '../../kube/keys.js';
 import { whenSynced } from '../runtime/caches.js';
 import { deleteOwnedPods } from '../runtime/pod-deletions.js';
 import { WrittenStatus } from '../runtime/written-status.js';
+import { countHashCollision } from '../runtime/hash-collision.js';
+import { enqueueWorkloadsAndOwners, watchWorkloadsAndPods } from '../runtime/workload-events.js';
 import { QueueController } from '../runtime/controller.js';
 import type { Controller, OperatorContext } from '../runtime/context.js';
 import { PodExpectations } from './expectations.js';
@@ -68,16 +70,7 @@ export class DeploymentController implements Controller {
     });
     this.statuses = new WrittenStatus(ctx, 'SeerDeployment');
     this.history = new RevisionHistory(ctx.rest, ctx.caches.revisions);
-    const { deployments, pods } = ctx.caches;
-    deployments.on('add', (deployment) => this.queue.enqueue(objectKey(deployment)));
-    deployments.on('update', (_old, deployment) => this.queue.enqueue(objectKey(deployment)));
-    deployments.on('delete', (deployment) => this.queue.enqueue(objectKey(deployment)));
-    pods.on('add', (pod) => this.onPod(pod, false));
-    pods.on('update', (old, pod) => {
-      if (deploymentKeyOf(old) !== deploymentKeyOf(pod)) this.onPod(old, true);
-      this.onPod(pod, false);
-    });
-    pods.on('delete', (pod) => this.onPod(pod, true));
+    watchWorkloadsAndPods(this.events());
     this.history.onChange((revision) => {
       const name = revision.metadata.labels?.[DEPLOYMENT_LABEL];
       if (name) this.queue.enqueue(`${revision.metadata.namespace}/${name}`);
@@ -86,15 +79,9 @@ export class DeploymentController implements Controller {
 
   start(): void {
     const { deployments, pods, revisions } = this.ctx.caches;
-    this.ready = Promise.all([whenSynced(deployments), whenSynced(pods), whenSynced(revisions)]).then(() => {
-      // Every deployment, and every deployment pods are labelled with, whether it exists or not:
-      // pods of one deleted while no operator was running are cleaned up too.
-      for (const deployment of deployments.list()) this.queue.enqueue(objectKey(deployment));
-      for (const pod of pods.list()) {
-        const key = deploymentKeyOf(pod);
-        if (key) this.queue.enqueue(key);
-      }
-    });
+    this.ready = Promise.all([whenSynced(deployments), whenSynced(pods), whenSynced(revisions)]).then(() =>
+      enqueueWorkloadsAndOwners(this.events()),
+    );
     this.queue.start();
   }
 
@@ -102,13 +89,14 @@ export class DeploymentController implements Controller {
     await this.queue.stop();
   }
 
-  private onPod(pod: SeerPod, gone: boolean): void {
-    const key = deploymentKeyOf(pod);
-    if (!key) return;
-    const name = pod.metadata.name ?? '';
-    this.expectations.observed(key, 'creation', name);
-    if (gone || isTerminating(pod)) this.expectations.observed(key, 'deletion', name);
-    this.queue.enqueue(key);
+  private events() {
+    return {
+      workloads: this.ctx.caches.deployments,
+      pods: this.ctx.caches.pods,
+      ownerKeyOf: deploymentKeyOf,
+      enqueue: (key: string) => this.queue.enqueue(key),
+      expectations: this.expectations,
+    };
   }
 
   private async reconcile(key: string): Promise<void> {
@@ -194,17 +182,7 @@ export class DeploymentController implements Controller {
 
     const current = await this.history.makeCurrent(deployment, specHash);
     if ('collision' in current) {
-      const collisionCount = (deployment.status?.collision_count ?? 0) + 1;
-      const updated = await this.ctx.client.patchStatus('SeerDeployment', deployment, {
-        collision_count: collisionCount,
-      });
-      this.statuses.remember(objectKey(deployment), deployment, updated.status ?? {});
-      this.ctx.events.record(
-        deployment,
-        'Warning',
-        'TemplateHashCollision',
-        `Template hash ${specHash} is taken by another template; collision count now ${collisionCount}`,
-      );
+      await countHashCollision(this.ctx, this.statuses, deployment, specHash);
       return undefined;
     }
     const revision = current.revision.revision;

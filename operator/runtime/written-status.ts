@@ -46,6 +46,12 @@ export class WrittenStatus<K extends SeerKind> {
     }
   }
 
+  /** Writes only `fields` of the status (a merge patch), and remembers the status that results. */
+  async patch(key: string, object: SeerObjects[K], fields: object): Promise<void> {
+    const updated = await this.ctx.client.patchStatus(this.kind, object, fields);
+    this.remember(key, object, ((updated as { status?: StatusOf<K> }).status ?? {}) as StatusOf<K>);
+  }
+
   /** Records a status written some other way (a patch of one field). */
   remember(key: string, object: SeerObjects[K], status: StatusOf<K>): void {
     this.written.set(key, { uid: object.metadata?.uid, status });

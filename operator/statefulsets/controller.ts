@@ -22,6 +22,9 @@ import type { Controller, OperatorContext } from '../runtime/context.js';
 import { createdBy } from '../runtime/owned-pods.js';
 import { deleteOwnedPods } from '../runtime/pod-deletions.js';
 import { WrittenStatus } from '../runtime/written-status.js';
+import { countHashCollision } from '../runtime/hash-collision.js';
+import { createOwnedPods } from '../runtime/pod-creations.js';
+import { enqueueWorkloadsAndOwners, watchWorkloadsAndPods } from '../runtime/workload-events.js';
 import {
   claimsOf,
   dataDirsOf,
@@ -61,16 +64,8 @@ export class StatefulSetController implements Controller {
       metrics: ctx.metrics,
       logger: ctx.logger,
     });
-    const { statefulSets, pods, dataDirs } = ctx.caches;
-    statefulSets.on('add', (set) => this.queue.enqueue(objectKey(set)));
-    statefulSets.on('update', (_old, set) => this.queue.enqueue(objectKey(set)));
-    statefulSets.on('delete', (set) => this.queue.enqueue(objectKey(set)));
-    pods.on('add', (pod) => this.onPod(pod, false));
-    pods.on('update', (old, pod) => {
-      if (statefulSetKeyOf(old) !== statefulSetKeyOf(pod)) this.onPod(old, true);
-      this.onPod(pod, false);
-    });
-    pods.on('delete', (pod) => this.onPod(pod, true));
+    watchWorkloadsAndPods(this.events());
+    const { dataDirs } = ctx.caches;
     // A data dir that appears may be one a retention policy deletes.
     dataDirs.on('add', (dataDir) => this.onDataDir(dataDir));
     this.history.onChange((revision) => {
@@ -86,15 +81,7 @@ export class StatefulSetController implements Controller {
       whenSynced(pods),
       whenSynced(dataDirs),
       whenSynced(statefulSetRevisions),
-    ]).then(() => {
-      // Every stateful set, and every one pods are labelled with, whether it exists or not: pods of
-      // one deleted while no operator was running are cleaned up too.
-      for (const set of statefulSets.list()) this.queue.enqueue(objectKey(set));
-      for (const pod of pods.list()) {
-        const key = statefulSetKeyOf(pod);
-        if (key) this.queue.enqueue(key);
-      }
-    });
+    ]).then(() => enqueueWorkloadsAndOwners(this.events()));
     this.queue.start();
   }
 
@@ -102,13 +89,14 @@ export class StatefulSetController implements Controller {
     await this.queue.stop();
   }
 
-  private onPod(pod: SeerPod, gone: boolean): void {
-    const key = statefulSetKeyOf(pod);
-    if (!key) return;
-    const name = pod.metadata.name ?? '';
-    this.expectations.observed(key, 'creation', name);
-    if (gone || isTerminating(pod)) this.expectations.observed(key, 'deletion', name);
-    this.queue.enqueue(key);
+  private events() {
+    return {
+      workloads: this.ctx.caches.statefulSets,
+      pods: this.ctx.caches.pods,
+      ownerKeyOf: statefulSetKeyOf,
+      enqueue: (key: string) => this.queue.enqueue(key),
+      expectations: this.expectations,
+    };
   }
 
   private onDataDir(dataDir: SeerDataDir): void {
@@ -209,17 +197,7 @@ export class StatefulSetController implements Controller {
     const hash = templateHash(set.spec.template, set.status?.collision_count);
     const made = await this.history.makeCurrent(set, hash);
     if ('collision' in made) {
-      const collisionCount = (set.status?.collision_count ?? 0) + 1;
-      const updated = await this.ctx.client.patchStatus('SeerStatefulSet', set, {
-        collision_count: collisionCount,
-      });
-      this.statuses.remember(objectKey(set), set, updated.status ?? {});
-      this.ctx.events.record(
-        set,
-        'Warning',
-        'TemplateHashCollision',
-        `Template hash ${hash} is taken by another template; collision count now ${collisionCount}`,
-      );
+      await countHashCollision(this.ctx, this.statuses, set, hash);
       return undefined;
     }
     const update = { hash, template: set.spec.template };
@@ -240,44 +218,16 @@ export class StatefulSetController implements Controller {
   }
 
   /** Creates the planned pods, each from its revision. */
-  private async createPods(
+  private createPods(
     set: SeerStatefulSet,
     revisions: StatefulSetRevisions,
     planned: PlannedPod[],
   ): Promise<{ error?: unknown }> {
-    if (planned.length === 0) return {};
-    const key = objectKey(set);
-    const results = await Promise.allSettled(
-      planned.map(async ({ ordinal, revision }) => {
-        const { hash, template } = revisions[revision];
-        const pod = statefulSetPod(set, template, hash, ordinal);
-        const name = pod.metadata.name ?? '';
-        this.expectations.expect(key, 'creation', name);
-        try {
-          await this.ctx.client.create('SeerPod', pod);
-        } catch (error) {
-          this.expectations.observed(key, 'creation', name);
-          throw error;
-        }
-        return name;
-      }),
-    );
-    const created = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-    const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (created.length > 0) {
-      this.ctx.events.record(
-        set,
-        'Normal',
-        'SuccessfulCreate',
-        `Created ${plural(created.length, 'pod')}: ${created.join(', ')}`,
-      );
-    }
-    if (failure) {
-      const message = `Error creating: ${errorMessage(failure.reason)}`;
-      this.ctx.events.record(set, 'Warning', 'FailedCreate', message);
-      return { error: failure.reason };
-    }
-    return {};
+    const pods = planned.map(({ ordinal, revision }) => {
+      const { hash, template } = revisions[revision];
+      return statefulSetPod(set, template, hash, ordinal);
+    });
+    return createOwnedPods(this.ctx, this.expectations, set, pods);
   }
 
   private async deleteDataDirs(
