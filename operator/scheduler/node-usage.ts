@@ -1,4 +1,4 @@
-import { COMPONENT_LABEL, DEPLOYMENT_LABEL } from '../../api/names.js';
+import { COMPONENT_LABEL, DEPLOYMENT_LABEL, STATEFUL_SET_LABEL } from '../../api/names.js';
 import type { SeerNode, SeerPod } from '../../api/types.js';
 import { objectKey } from '../../kube/keys.js';
 import { parseQuantity } from '../../common/quantities.js';
@@ -33,8 +33,8 @@ export interface NodeUsage {
   /** Pod directory names (the pod names) and absolute deployment_dirs in use. */
   podNames: Counts;
   deploymentDirs: Counts;
-  /** Pods per deployment (`namespace/deployment`). */
-  deployments: Counts;
+  /** Pods per replicated workload (see replicasKey). */
+  replicas: Counts;
   /** Component instances (`namespace/component`) on the node. */
   components: Counts;
   /** Config files written into components' sharing_dirs (`namespace/component/file`). */
@@ -67,7 +67,7 @@ export function emptyUsage(node: SeerNode): NodeUsage {
     ports: new Counts(),
     podNames: new Counts(),
     deploymentDirs: new Counts(),
-    deployments: new Counts(),
+    replicas: new Counts(),
     components: new Counts(),
     componentFiles: new Counts(),
     residents: new Map(),
@@ -87,13 +87,27 @@ function account(usage: NodeUsage, pod: SeerPod, sign: 1 | -1): void {
     if (container.deployment_dir) usage.deploymentDirs.add(container.deployment_dir, sign);
   }
   const namespace = pod.metadata.namespace ?? 'default';
-  const deployment = pod.metadata.labels?.[DEPLOYMENT_LABEL];
-  if (deployment) usage.deployments.add(`${namespace}/${deployment}`, sign);
+  const replicas = replicasKey(pod);
+  if (replicas) usage.replicas.add(replicas, sign);
   const component = pod.metadata.labels?.[COMPONENT_LABEL];
   if (component) usage.components.add(`${namespace}/${component}`, sign);
   for (const key of componentFileKeys(pod)) usage.componentFiles.add(key, sign);
   if (sign > 0) usage.residents.set(objectKey(pod), { namespace, labels: pod.metadata.labels ?? {} });
   else usage.residents.delete(objectKey(pod));
+}
+
+/**
+ * The replicated workload a pod is one of, which the scheduler spreads across nodes: its deployment
+ * or stateful set (`SeerDeployment:namespace/name`); undefined for other pods. Daemon set pods are
+ * bound to their nodes already.
+ */
+export function replicasKey(pod: SeerPod): string | undefined {
+  const namespace = pod.metadata.namespace ?? 'default';
+  const deployment = pod.metadata.labels?.[DEPLOYMENT_LABEL];
+  if (deployment) return `SeerDeployment:${namespace}/${deployment}`;
+  const statefulSet = pod.metadata.labels?.[STATEFUL_SET_LABEL];
+  if (statefulSet) return `SeerStatefulSet:${namespace}/${statefulSet}`;
+  return undefined;
 }
 
 /** The config files a pod writes into its required components (`namespace/component/file`). */

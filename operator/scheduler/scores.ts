@@ -1,17 +1,18 @@
-import { DEPLOYMENT_LABEL } from '../../api/names.js';
 import type { SeerPod } from '../../api/types.js';
-import type { NodeUsage } from './node-usage.js';
+import { replicasKey, type NodeUsage } from './node-usage.js';
 import { parseQuantity } from '../../common/quantities.js';
 
 /** A score from 0 (worst) to 100 (best) for placing the pod on the node. */
 export type Score = (pod: SeerPod, usage: NodeUsage) => number;
 
-/** Fewer replicas of the same deployment on the node is better: replicas spread across nodes. */
+/**
+ * Fewer pods of the same deployment or stateful set on the node is better: replicas spread across
+ * nodes (a database's primary and replica on different hosts).
+ */
 export const spreadReplicas: Score = (pod, usage) => {
-  const deployment = pod.metadata.labels?.[DEPLOYMENT_LABEL];
-  if (!deployment) return 100;
-  const same = usage.deployments.get(`${pod.metadata.namespace ?? 'default'}/${deployment}`) ?? 0;
-  return 100 / (1 + same);
+  const key = replicasKey(pod);
+  if (!key) return 100;
+  return 100 / (1 + (usage.replicas.get(key) ?? 0));
 };
 
 /** The node with the most room left is better (pods, cpu and memory, averaged). */
@@ -35,7 +36,7 @@ export const componentsPresent: Score = (pod, usage) => {
   return (100 * present) / required.length;
 };
 
-/** Weighted: spreading a deployment matters most, then reusing components, then free room. */
+/** Weighted: spreading replicas matters most, then reusing components, then free room. */
 export const SCORES: { score: Score; weight: number }[] = [
   { score: spreadReplicas, weight: 3 },
   { score: componentsPresent, weight: 2 },

@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { COMPONENT_LABEL, DEPLOYMENT_LABEL, SEER_API_VERSION } from '../../../api/names.js';
+import {
+  COMPONENT_LABEL,
+  DEPLOYMENT_LABEL,
+  SEER_API_VERSION,
+  STATEFUL_SET_LABEL,
+} from '../../../api/names.js';
 import type { Container, SeerComponent, SeerNode, SeerPod } from '../../../api/types.js';
 import { componentHostPorts, FILTERS } from '../../../operator/scheduler/filters.js';
 import { usageByNode } from '../../../operator/scheduler/node-usage.js';
@@ -176,6 +181,23 @@ test("a deployment's replicas spread over nodes", () => {
   }
   const perNode = ['a', 'b', 'c'].map((n) => pods.filter((p) => p.spec.node_name === n).length);
   assert.deepEqual(perNode, [2, 2, 2]);
+});
+
+test("a stateful set's pods spread over nodes, apart from a deployment of the same name", () => {
+  const nodes = [node('a'), node('b')];
+  // Two pods of a deployment `db` on a: they do not count against the stateful set `db`.
+  const pods: SeerPod[] = ['db-x', 'db-y'].map((name) =>
+    bound(pod(name, [{}], {}, { [DEPLOYMENT_LABEL]: 'db' }), 'a'),
+  );
+  const placed: string[] = [];
+  for (let i = 0; i < 2; i++) {
+    const ordinal = pod(`db-${i}`, [{}], {}, { [STATEFUL_SET_LABEL]: 'db' });
+    const placement = schedule(ordinal, usageByNode(nodes, pods).values());
+    assert.ok('node' in placement);
+    placed.push(placement.node);
+    pods.push(bound(ordinal, placement.node));
+  }
+  assert.deepEqual(placed, ['b', 'a'], 'db-0 goes to the emptier node, db-1 away from db-0');
 });
 
 test('a node that already runs the required components is preferred', () => {
