@@ -21,9 +21,8 @@ import { whenSynced } from '../runtime/caches.js';
 import { QueueController } from '../runtime/controller.js';
 import type { Controller, OperatorContext } from '../runtime/context.js';
 import { createdBy, podFromTemplate } from '../runtime/owned-pods.js';
-import { deleteOwnedPods } from '../runtime/pod-deletions.js';
+import { createOwnedPods, deleteOwnedPods } from '../runtime/owned-pod-writes.js';
 import { WrittenStatus } from '../runtime/written-status.js';
-import { createOwnedPods } from '../runtime/pod-creations.js';
 import { enqueueWorkloadsAndOwners, watchWorkloadsAndPods } from '../runtime/workload-events.js';
 import { daemonSetKeyOf, daemonSetPods, planDaemonSet } from './plan.js';
 

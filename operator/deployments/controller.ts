@@ -10,7 +10,7 @@ import type { PodTemplate, SeerDeployment, SeerDeploymentStatus, SeerPod } from 
 import { errorMessage, isConflict, isNotFound } from '../../kube/errors.js';
 import { objectKey, splitKey } from '../../kube/keys.js';
 import { whenSynced } from '../runtime/caches.js';
-import { deleteOwnedPods } from '../runtime/pod-deletions.js';
+import { deleteOwnedPods } from '../runtime/owned-pod-writes.js';
 import { WrittenStatus } from '../runtime/written-status.js';
 import { countHashCollision } from '../runtime/hash-collision.js';
 import { enqueueWorkloadsAndOwners, watchWorkloadsAndPods } from '../runtime/workload-events.js';

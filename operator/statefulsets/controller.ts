@@ -20,10 +20,9 @@ import { whenSynced } from '../runtime/caches.js';
 import { QueueController } from '../runtime/controller.js';
 import type { Controller, OperatorContext } from '../runtime/context.js';
 import { createdBy } from '../runtime/owned-pods.js';
-import { deleteOwnedPods } from '../runtime/pod-deletions.js';
+import { createOwnedPods, deleteOwnedPods } from '../runtime/owned-pod-writes.js';
 import { WrittenStatus } from '../runtime/written-status.js';
 import { countHashCollision } from '../runtime/hash-collision.js';
-import { createOwnedPods } from '../runtime/pod-creations.js';
 import { enqueueWorkloadsAndOwners, watchWorkloadsAndPods } from '../runtime/workload-events.js';
 import {
   claimsOf,
