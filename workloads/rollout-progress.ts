@@ -40,6 +40,8 @@ export function rolloutProgress(deployment: SeerDeployment): RolloutProgress {
   const progressing = status.conditions?.find((c) => c.type === DEPLOYMENT_CONDITION.Progressing);
   if (progressing?.reason === PROGRESSING_REASON.deadlineExceeded)
     return { state: 'failed', message: `deployment "${name}" exceeded its progress deadline` };
+  if (progressing?.reason === PROGRESSING_REASON.aborted)
+    return { state: 'failed', message: `deployment "${name}" rollout aborted: ${progressing.message ?? ''}` };
   if (progressing?.reason === PROGRESSING_REASON.waitingForPromotion)
     return { state: 'waiting', message: progressing.message ?? 'waiting for promotion' };
   const wanted = desiredReplicas(deployment.spec);

@@ -158,6 +158,23 @@ export class DeploymentController implements Controller {
     );
 
     const status = planned.status;
+    const specHash = templateHash(deployment.spec.template, deployment.status?.collision_count);
+    if (this.isProgressive(deployment) && !deployment.spec.paused && target.hash !== specHash) {
+      status.conditions = (status.conditions ?? []).map((c) =>
+        c.type === DEPLOYMENT_CONDITION.Progressing
+          ? transition(
+              previous?.conditions,
+              {
+                type: DEPLOYMENT_CONDITION.Progressing,
+                status: CONDITION_STATUS.False,
+                reason: PROGRESSING_REASON.aborted,
+                message: `Rollout of template ${specHash} aborted: running revision ${target.revision} (template ${target.hash}).`,
+              },
+              now,
+            )
+          : c,
+      );
+    }
     if (creation.error) {
       status.conditions = [
         ...(status.conditions ?? []),

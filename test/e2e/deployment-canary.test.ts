@@ -203,6 +203,12 @@ describe('canary', () => {
     assert.ok(back.every((p) => hashOf(p) === v1));
     const d = await client.get('SeerDeployment', 'rev', 'default');
     assert.ok(d.metadata.annotations?.['seer.io/aborted-template-hash']);
+    await eventually('the RolloutAborted condition', async () => {
+      const now = await client.get('SeerDeployment', 'rev', 'default');
+      const c = now.status?.conditions?.find((x) => x.type === 'Progressing');
+      return c?.reason === 'RolloutAborted' ? c : undefined;
+    });
+    await assert.rejects(rollout('status', 'sdeploy/rev', '--timeout', '10s'), /rollout aborted/);
   });
 
   test('abort goes back to the stable revision', async () => {
