@@ -122,6 +122,11 @@ export const STATEFUL_SET_LABEL = 'seer.io/stateful-set';
 export const POD_ORDINAL_LABEL = 'seer.io/pod-ordinal';
 /** On a SeerPod created from a template: the hash of that template, to tell old pods from new. */
 export const TEMPLATE_HASH_LABEL = 'seer.io/template-hash';
+/**
+ * On a SeerPod of a deployment with the canary strategy: canary (the new template) or stable; with
+ * blue_green: blue (odd revisions) or green (even revisions).
+ */
+export const ROLLOUT_GROUP_LABEL = 'seer.io/group';
 /** On a component instance pod: the SeerComponent it is an instance of. */
 export const COMPONENT_LABEL = 'seer.io/component';
 
@@ -135,6 +140,11 @@ export const RELOAD_ANNOTATION = 'seer.io/reload-requested';
 export const REVISION_ANNOTATION = 'seer.io/revision';
 /** On a SeerDeployment: why the template last changed, recorded with the revision. */
 export const CHANGE_CAUSE_ANNOTATION = 'seer.io/change-cause';
+
+/** On a SeerDeployment: the template hash `seer rollout promote` (or auto_promote) promoted. */
+export const PROMOTED_ANNOTATION = 'seer.io/promoted-template-hash';
+/** On a SeerDeployment: the template hash `seer rollout abort` (or auto_revert) went back from. */
+export const ABORTED_ANNOTATION = 'seer.io/aborted-template-hash';
 
 // Fields and environment
 

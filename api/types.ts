@@ -252,7 +252,15 @@ export interface SeerPodStatus {
 
 // Deployment
 
-export type DeploymentStrategyType = 'rolling_update' | 'recreate';
+export type DeploymentStrategyType = 'rolling_update' | 'recreate' | 'canary' | 'blue_green';
+
+export interface CanaryParams {
+  /** Pods of the new template before promotion; or percent of replicas (rounded up). */
+  replicas?: number;
+  percent?: number;
+  auto_promote?: boolean;
+  auto_revert?: boolean;
+}
 
 export interface RollingUpdateParams {
   /** A number of pods or a percentage such as "25%". */
@@ -263,6 +271,7 @@ export interface RollingUpdateParams {
 export interface DeploymentStrategy {
   type?: DeploymentStrategyType;
   rolling_update?: RollingUpdateParams;
+  canary?: CanaryParams;
 }
 
 export interface LabelSelector {
@@ -291,6 +300,8 @@ export interface SeerDeploymentStatus {
   /** The pods' label selector in string form, for the scale subresource. */
   selector?: string;
   collision_count?: number;
+  /** Canary and blue_green: the template hash last rolled out to every replica. */
+  stable_template_hash?: string;
   conditions?: Condition<DeploymentConditionType>[];
 }
 

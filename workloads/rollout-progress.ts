@@ -10,6 +10,10 @@ export const PROGRESSING_REASON = {
   /** No progress for progress_deadline_seconds (the rollout keeps trying). */
   deadlineExceeded: 'ProgressDeadlineExceeded',
   paused: 'DeploymentPaused',
+  /** Canary or blue_green: the new template's pre-promotion pods are available; promotion is awaited. */
+  waitingForPromotion: 'WaitingForPromotion',
+  /** Canary or blue_green: the new template was abandoned (abort or auto_revert). */
+  aborted: 'RolloutAborted',
 } as const;
 
 /** The replicas the spec asks for (1 when it does not say). */
@@ -36,6 +40,10 @@ export function rolloutProgress(deployment: SeerDeployment): RolloutProgress {
   const progressing = status.conditions?.find((c) => c.type === DEPLOYMENT_CONDITION.Progressing);
   if (progressing?.reason === PROGRESSING_REASON.deadlineExceeded)
     return { state: 'failed', message: `deployment "${name}" exceeded its progress deadline` };
+  if (progressing?.reason === PROGRESSING_REASON.aborted)
+    return { state: 'failed', message: `deployment "${name}" rollout aborted: ${progressing.message ?? ''}` };
+  if (progressing?.reason === PROGRESSING_REASON.waitingForPromotion)
+    return { state: 'waiting', message: progressing.message ?? 'waiting for promotion' };
   const wanted = desiredReplicas(deployment.spec);
   const replicas = status.replicas ?? 0;
   const updated = status.updated_replicas ?? 0;

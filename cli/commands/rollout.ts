@@ -3,7 +3,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import yaml from 'js-yaml';
-import { CHANGE_CAUSE_ANNOTATION, SEER_GROUP } from '../../api/names.js';
+import {
+  ABORTED_ANNOTATION,
+  CHANGE_CAUSE_ANNOTATION,
+  PROMOTED_ANNOTATION,
+  SEER_GROUP,
+} from '../../api/names.js';
 import type { SeerDaemonSet, SeerDeployment, SeerStatefulSet } from '../../api/types.js';
 import { isConflict, isNotFound } from '../../kube/errors.js';
 import { RestClient } from '../../kube/rest.js';
@@ -15,7 +20,7 @@ import {
   statefulSetRolloutProgress,
   type RolloutProgress,
 } from '../../workloads/rollout-progress.js';
-import { sameTemplate } from '../../workloads/template-hash.js';
+import { sameTemplate, templateHash } from '../../workloads/template-hash.js';
 import { parseDuration } from '../duration.js';
 import { UsageError, type Command } from '../command.js';
 import type { CommandOutput } from './package.js';
@@ -34,6 +39,10 @@ const USAGE = `usage:
       hold template changes back (scaling still works) until resumed
   seer rollout resume seerdeployment/NAME
       roll out the template changes made while paused
+  seer rollout promote seerdeployment/NAME
+      canary or blue_green strategy: go on from the canary (or new) pods to the whole new revision
+  seer rollout abort seerdeployment/NAME
+      canary or blue_green strategy: go back to the stable revision, removing the new pods
   seer rollout undo seerdeployment/NAME [--to-revision N]
       roll back to revision N (default: the one before the current one)
   seer rollout history seerdeployment/NAME [--revision N]
@@ -248,6 +257,27 @@ async function setPaused(target: Target, paused: boolean): Promise<void> {
 `);
 }
 
+/**
+ * Promote or abort a canary or blue_green rollout: annotates the deployment with the hash of its
+ * current template (seer.io/promoted-template-hash or seer.io/aborted-template-hash).
+ */
+async function promoteOrAbort(target: Target, action: 'promote' | 'abort'): Promise<void> {
+  const deployment = await getDeployment(target);
+  const type = deployment.spec.strategy?.type;
+  if (type !== 'canary' && type !== 'blue_green')
+    throw new Error(
+      `seerdeployment "${target.name}" has strategy ${type ?? 'rolling_update'}, not canary or blue_green`,
+    );
+  const hash = templateHash(deployment.spec.template, deployment.status?.collision_count);
+  const annotation = action === 'promote' ? PROMOTED_ANNOTATION : ABORTED_ANNOTATION;
+  await target.client.patch('SeerDeployment', objectRef(target.name, target.namespace), {
+    metadata: { annotations: { [annotation]: hash } },
+  });
+  target.output.stdout.write(
+    `seerdeployment.${SEER_GROUP}/${target.name} ${action === 'promote' ? 'promoted' : 'aborted'}\n`,
+  );
+}
+
 const REPLACE_ATTEMPTS = 5;
 
 /**
@@ -327,10 +357,13 @@ export function createRolloutCommand(output: CommandOutput = process): Command {
   return {
     name: 'rollout',
     summary:
-      'follow, restart, pause, resume, undo and list the rollouts of a seerdeployment; follow, restart, undo and list those of a seerstatefulset; follow and restart a seerdaemonset',
+      'follow, restart, pause, resume, promote, abort, undo and list the rollouts of a seerdeployment; follow, restart, undo and list those of a seerstatefulset; follow and restart a seerdaemonset',
     async run(args) {
       const [action, ...rest] = args;
-      if (!action || !['status', 'restart', 'pause', 'resume', 'undo', 'history'].includes(action))
+      if (
+        !action ||
+        !['status', 'restart', 'pause', 'resume', 'promote', 'abort', 'undo', 'history'].includes(action)
+      )
         throw new UsageError(USAGE);
       let parsed;
       try {
@@ -347,6 +380,8 @@ export function createRolloutCommand(output: CommandOutput = process): Command {
             : 'seerdeployments';
         throw new UsageError(`seer rollout ${action} works on ${kinds} only\n${USAGE}`);
       }
+      if (kind !== 'SeerDeployment' && (action === 'promote' || action === 'abort'))
+        throw new UsageError(`seer rollout ${action} works on seerdeployments only\n${USAGE}`);
       if (kind === 'SeerStatefulSet' && (action === 'pause' || action === 'resume'))
         throw new UsageError(`seer rollout ${action} works on seerdeployments only\n${USAGE}`);
       const timeoutMs = values.timeout === undefined ? 0 : parseDuration(values.timeout, '--timeout');
@@ -366,6 +401,7 @@ export function createRolloutCommand(output: CommandOutput = process): Command {
         if (action === 'status') await status(target, timeoutMs);
         else if (action === 'restart') await restart(target);
         else if (action === 'pause' || action === 'resume') await setPaused(target, action === 'pause');
+        else if (action === 'promote' || action === 'abort') await promoteOrAbort(target, action);
         else if (action === 'undo') await undo(target, toRevision);
         else await history(target, revision);
       } finally {

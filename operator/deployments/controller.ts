@@ -4,6 +4,9 @@ import {
   DEPLOYMENT_CONDITION,
   DEPLOYMENT_LABEL,
   REVISION_ANNOTATION,
+  ABORTED_ANNOTATION,
+  PROMOTED_ANNOTATION,
+  ROLLOUT_GROUP_LABEL,
 } from '../../api/names.js';
 import { transition } from '../../api/conditions.js';
 import type { PodTemplate, SeerDeployment, SeerDeploymentStatus, SeerPod } from '../../api/types.js';
@@ -120,10 +123,32 @@ export class DeploymentController implements Controller {
     const target = await this.rolloutTarget(deployment);
     if (!target) return;
     const pods = deploymentPods(deployment, this.ctx.caches.pods.list());
-    const planned = plan(deployment, pods, now, { targetHash: target.hash });
+    const stable = this.stableTarget(deployment, pods, target);
+    const promotedHash = deployment.metadata.annotations?.[PROMOTED_ANNOTATION];
+    const planned = plan(deployment, pods, now, {
+      targetHash: target.hash,
+      stableHash: stable?.hash,
+      promoted: promotedHash === target.hash,
+    });
+    if (planned.progressive?.promote) await this.annotate(deployment, PROMOTED_ANNOTATION, target.hash);
+    if (planned.progressive?.revert) {
+      await this.annotate(deployment, ABORTED_ANNOTATION, target.hash);
+      this.ctx.events.record(
+        deployment,
+        'Warning',
+        'CanaryReverted',
+        `Revision ${target.revision} not ready within ${deployment.spec.progress_deadline_seconds ?? 600} s: going back to revision ${stable?.revision}`,
+      );
+      return;
+    }
 
     await this.relabelRevision(pods, target);
-    const creation = await this.createPods(deployment, target, planned.create);
+    await this.relabelGroups(deployment, pods, target, stable);
+    const creation = await this.createPods(deployment, target, planned.create, stable);
+    if (stable && (planned.createStable ?? 0) > 0) {
+      const stableCreation = await this.createPods(deployment, stable, planned.createStable ?? 0, stable);
+      creation.error ??= stableCreation.error;
+    }
     const deletion = await deleteOwnedPods(
       this.ctx,
       this.expectations,
@@ -133,6 +158,23 @@ export class DeploymentController implements Controller {
     );
 
     const status = planned.status;
+    const specHash = templateHash(deployment.spec.template, deployment.status?.collision_count);
+    if (this.isProgressive(deployment) && !deployment.spec.paused && target.hash !== specHash) {
+      status.conditions = (status.conditions ?? []).map((c) =>
+        c.type === DEPLOYMENT_CONDITION.Progressing
+          ? transition(
+              previous?.conditions,
+              {
+                type: DEPLOYMENT_CONDITION.Progressing,
+                status: CONDITION_STATUS.False,
+                reason: PROGRESSING_REASON.aborted,
+                message: `Rollout of template ${specHash} aborted: running revision ${target.revision} (template ${target.hash}).`,
+              },
+              now,
+            )
+          : c,
+      );
+    }
     if (creation.error) {
       status.conditions = [
         ...(status.conditions ?? []),
@@ -180,6 +222,12 @@ export class DeploymentController implements Controller {
         return { hash, template, revision: rolledOut.revision };
     }
 
+    const aborted = deployment.metadata.annotations?.[ABORTED_ANNOTATION];
+    const stableHash = deployment.status?.stable_template_hash;
+    if (aborted === specHash && stableHash && stableHash !== specHash && this.isProgressive(deployment)) {
+      const stable = this.revisionOf(deployment, stableHash);
+      if (stable) return stable;
+    }
     const current = await this.history.makeCurrent(deployment, specHash);
     if ('collision' in current) {
       await countHashCollision(this.ctx, this.statuses, deployment, specHash);
@@ -200,6 +248,84 @@ export class DeploymentController implements Controller {
       );
     }
     return { hash: specHash, template: deployment.spec.template, revision };
+  }
+
+  private isProgressive(deployment: SeerDeployment): boolean {
+    const type = deployment.spec.strategy?.type;
+    return type === 'canary' || type === 'blue_green';
+  }
+
+  private revisionOf(deployment: SeerDeployment, hash: string): RolloutTarget | undefined {
+    const revision = this.history.historyOf(deployment).find((r) => revisionHash(r) === hash);
+    const template = revision?.data?.template;
+    return revision && template ? { hash, template, revision: revision.revision } : undefined;
+  }
+
+  /**
+   * Canary and blue_green: the stable revision, the one last rolled out to every replica (recorded in
+   * the status), else the one most of the other pods run.
+   */
+  private stableTarget(
+    deployment: SeerDeployment,
+    pods: SeerPod[],
+    target: RolloutTarget,
+  ): RolloutTarget | undefined {
+    if (!this.isProgressive(deployment)) return undefined;
+    let hash = deployment.status?.stable_template_hash;
+    if (!hash) {
+      const counts = new Map<string, number>();
+      for (const pod of pods) {
+        const h = templateHashOf(pod);
+        if (h && h !== target.hash && !isTerminating(pod)) counts.set(h, (counts.get(h) ?? 0) + 1);
+      }
+      hash = [...counts].sort((a, b) => b[1] - a[1])[0]?.[0] ?? target.hash;
+    }
+    if (hash === target.hash) return target;
+    return this.revisionOf(deployment, hash) ?? target;
+  }
+
+  private async annotate(deployment: SeerDeployment, annotation: string, value: string): Promise<void> {
+    if (deployment.metadata.annotations?.[annotation] === value) return;
+    await this.ctx.client.patch('SeerDeployment', deployment, {
+      metadata: { annotations: { [annotation]: value } },
+    });
+  }
+
+  /** Canary: canary or stable; blue_green: blue for odd revisions, green for even ones. */
+  private groupOf(
+    deployment: SeerDeployment,
+    hash: string | undefined,
+    revision: number | undefined,
+    stable: RolloutTarget | undefined,
+  ): string | undefined {
+    const type = deployment.spec.strategy?.type;
+    if (type === 'canary') return hash === stable?.hash ? 'stable' : 'canary';
+    if (type === 'blue_green') return (revision ?? 1) % 2 === 1 ? 'blue' : 'green';
+    return undefined;
+  }
+
+  private async relabelGroups(
+    deployment: SeerDeployment,
+    pods: SeerPod[],
+    target: RolloutTarget,
+    stable: RolloutTarget | undefined,
+  ): Promise<void> {
+    if (!this.isProgressive(deployment)) return;
+    const patches = pods.flatMap((pod) => {
+      if (isTerminating(pod)) return [];
+      const hash = templateHashOf(pod);
+      const revision = hash === target.hash ? target.revision : annotatedRevision(pod);
+      const group = this.groupOf(deployment, hash, revision, stable);
+      if (!group || pod.metadata.labels?.[ROLLOUT_GROUP_LABEL] === group) return [];
+      return [
+        this.ctx.client
+          .patch('SeerPod', pod, { metadata: { labels: { [ROLLOUT_GROUP_LABEL]: group } } })
+          .catch((error: unknown) => {
+            if (!isNotFound(error) && !isConflict(error)) throw error;
+          }),
+      ];
+    });
+    await Promise.all(patches);
   }
 
   /** After a rollback renumbers a revision, its surviving pods carry the new number too. */
@@ -231,13 +357,14 @@ export class DeploymentController implements Controller {
     deployment: SeerDeployment,
     target: RolloutTarget,
     count: number,
+    stable?: RolloutTarget,
   ): Promise<{ names: string[]; error?: unknown }> {
     const names: string[] = [];
     let error: unknown;
     for (let batch = 1; names.length < count && error === undefined; batch *= 2) {
       const size = Math.min(batch, count - names.length);
       const results = await Promise.allSettled(
-        Array.from({ length: size }, () => this.createPod(deployment, target)),
+        Array.from({ length: size }, () => this.createPod(deployment, target, stable)),
       );
       for (const result of results) {
         if (result.status === 'fulfilled') names.push(result.value);
@@ -259,14 +386,25 @@ export class DeploymentController implements Controller {
     return { names, error };
   }
 
-  private async createPod(deployment: SeerDeployment, target: RolloutTarget): Promise<string> {
+  private async createPod(
+    deployment: SeerDeployment,
+    target: RolloutTarget,
+    stable?: RolloutTarget,
+  ): Promise<string> {
     const key = objectKey(deployment);
     const name = podName(deployment.metadata.name ?? '', target.hash);
     this.expectations.expect(key, 'creation', name);
     try {
       await this.ctx.client.create(
         'SeerPod',
-        newPod(deployment, target.template, name, target.hash, target.revision),
+        newPod(
+          deployment,
+          target.template,
+          name,
+          target.hash,
+          target.revision,
+          this.groupOf(deployment, target.hash, target.revision, stable),
+        ),
       );
       return name;
     } catch (error) {

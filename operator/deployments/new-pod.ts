@@ -1,4 +1,9 @@
-import { DEPLOYMENT_LABEL, REVISION_ANNOTATION, TEMPLATE_HASH_LABEL } from '../../api/names.js';
+import {
+  DEPLOYMENT_LABEL,
+  REVISION_ANNOTATION,
+  ROLLOUT_GROUP_LABEL,
+  TEMPLATE_HASH_LABEL,
+} from '../../api/names.js';
 import type { PodTemplate, SeerDeployment, SeerPod } from '../../api/types.js';
 import { controllerReference, podFromTemplate } from '../runtime/owned-pods.js';
 
@@ -18,12 +23,17 @@ export function newPod(
   name: string,
   hash: string,
   revision: number,
+  group?: string,
 ): SeerPod {
   return podFromTemplate(
     deployment,
     template,
     name,
-    { [DEPLOYMENT_LABEL]: deployment.metadata.name ?? '', [TEMPLATE_HASH_LABEL]: hash },
+    {
+      [DEPLOYMENT_LABEL]: deployment.metadata.name ?? '',
+      [TEMPLATE_HASH_LABEL]: hash,
+      ...(group === undefined ? {} : { [ROLLOUT_GROUP_LABEL]: group }),
+    },
     { [REVISION_ANNOTATION]: String(revision) },
   );
 }

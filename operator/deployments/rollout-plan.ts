@@ -12,6 +12,7 @@ import { desiredReplicas } from '../../workloads/rollout-progress.js';
 import { templateHash } from '../../workloads/template-hash.js';
 import { rollingLimits } from './rollout-limits.js';
 import { observeStatus } from './status.js';
+import { decideUnpromoted, type ProgressiveDecision } from './canary-plan.js';
 
 /** What one reconcile of a deployment should do, and the status it observed. */
 export interface RolloutPlan {
@@ -22,6 +23,10 @@ export interface RolloutPlan {
   status: SeerDeploymentStatus;
   /** Plan again after this long even if nothing changes: a pod becomes available, or a deadline passes. */
   recheckAfterMs?: number;
+  /** Canary and blue_green: pods to create from the stable template. */
+  createStable?: number;
+  /** Canary and blue_green, not promoted yet: what the strategy decided. */
+  progressive?: ProgressiveDecision;
 }
 
 export interface PlanOptions {
@@ -30,6 +35,9 @@ export interface PlanOptions {
    * controller passes the last rolled-out template's, so that scaling does not roll out a changed one.
    */
   targetHash?: string;
+  /** Canary and blue_green: the stable template's hash, and whether the target one is promoted. */
+  stableHash?: string;
+  promoted?: boolean;
 }
 
 /** The deployment's pods by the part they play in this plan. */
@@ -114,8 +122,46 @@ export function plan(
   const minReadySeconds = spec.min_ready_seconds ?? 0;
   const nowMs = now.getTime();
   const groups = group(pods, targetHash);
-  const { create, remove } = decide(spec, groups, targetHash, minReadySeconds, nowMs);
+  const progressive = spec.strategy?.type === 'canary' || spec.strategy?.type === 'blue_green';
+  const stableHash = options.stableHash ?? targetHash;
+  const stable = groups.old.filter((pod) => templateHashOf(pod) === stableHash);
+  if (progressive && !spec.paused && !options.promoted && stableHash !== targetHash && stable.length > 0) {
+    const decision = decideUnpromoted(
+      spec,
+      { target: groups.target, stable, other: groups.old.filter((pod) => !stable.includes(pod)) },
+      minReadySeconds,
+      nowMs,
+    );
+    const observed = observeStatus(deployment, pods, specHash, now, decision.waitingForPromotion);
+    const rechecks = [observed.recheckAfterMs, decision.revertAtMs && decision.revertAtMs - nowMs].filter(
+      (ms): ms is number => ms !== undefined && ms > 0,
+    );
+    observed.status.stable_template_hash = stableHash;
+    return {
+      create: decision.create,
+      createStable: decision.createStable,
+      delete: [...groups.finished, ...decision.remove],
+      status: observed.status,
+      recheckAfterMs: rechecks.length > 0 ? Math.min(...rechecks) : undefined,
+      progressive: decision,
+    };
+  }
+  const decideSpec: SeerDeploymentSpec =
+    progressive && spec.strategy?.type === 'blue_green'
+      ? {
+          ...spec,
+          strategy: { type: 'rolling_update', rolling_update: { max_surge: '100%', max_unavailable: 0 } },
+        }
+      : spec;
+  const { create, remove } = decide(decideSpec, groups, targetHash, minReadySeconds, nowMs);
   const observed = observeStatus(deployment, pods, specHash, now);
+  if (progressive) {
+    const complete =
+      groups.old.length === 0 &&
+      groups.target.length === desiredReplicas(spec) &&
+      groups.target.every((pod) => isAvailable(pod, minReadySeconds, nowMs));
+    observed.status.stable_template_hash = complete ? targetHash : stableHash;
+  }
   return {
     create,
     delete: [...groups.finished, ...remove],

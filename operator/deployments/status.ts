@@ -89,6 +89,7 @@ export function observeStatus(
   pods: SeerPod[],
   currentHash: string,
   now: Date,
+  waitingForPromotion = false,
 ): ObservedStatus {
   const { spec } = deployment;
   const name = deployment.metadata.name ?? '';
@@ -133,7 +134,19 @@ export function observeStatus(
   const complete = updated === replicas && active.length === replicas && available === replicas;
   const progressed = madeProgress(previous, status);
   let progressing: DeploymentCondition;
-  if (spec.paused) {
+  if (waitingForPromotion && !spec.paused) {
+    const ready = active.filter((p) => templateHashOf(p) === currentHash && isReady(p)).length;
+    progressing = transition(
+      previous?.conditions,
+      {
+        type: DEPLOYMENT_CONDITION.Progressing,
+        status: CONDITION_STATUS.True,
+        reason: PROGRESSING_REASON.waitingForPromotion,
+        message: `waiting for promotion: ${ready} ${spec.strategy?.type === 'blue_green' ? 'new' : 'canary'} ${ready === 1 ? 'pod' : 'pods'} ready of ${updated}`,
+      },
+      now,
+    );
+  } else if (spec.paused) {
     progressing = transition(
       previous?.conditions,
       {
