@@ -55,16 +55,22 @@ async function specAndStatusSchema(plural: string): Promise<Schema> {
   return { properties: { spec: root.properties.spec ?? {}, status: root.properties.status ?? {} } };
 }
 
-for (const object of completeObjects) {
-  test(`the complete ${object.kind} sets every spec and status field its CRD declares, and no other`, async () => {
-    const schema = await specAndStatusSchema(SEER_RESOURCES[object.kind].plural);
-    const fields = { spec: object.spec, status: object.status };
-    const set = new Set(setPaths(fields, schema, ''));
+// A kind's complete objects together set every field: some fields exclude others (a deployment's
+// canary settings and its rolling_update limits), so one object cannot hold them all.
+const kinds = [...new Set(completeObjects.map((object) => object.kind))];
+for (const kind of kinds) {
+  test(`the complete ${kind} objects set every spec and status field its CRD declares, and no other`, async () => {
+    const schema = await specAndStatusSchema(SEER_RESOURCES[kind].plural);
+    const set = new Set<string>();
+    for (const object of completeObjects.filter((o) => o.kind === kind)) {
+      const fields = { spec: object.spec, status: object.status };
+      for (const p of setPaths(fields, schema, '')) set.add(p);
+      assert.deepEqual(unknownFields(fields, schema), [], object.metadata.name);
+    }
     // Init containers share the container item schema (api/schema/container.yaml), so a field is
     // covered for them when the fixture's containers set it; the CRD refuses probes and ports on them.
     const covered = (p: string) => set.has(p) || set.has(p.replace('.init_containers[]', '.containers[]'));
     const missing = declaredPaths(schema, '').filter((p) => !covered(p));
-    assert.deepEqual(missing, [], `fields of the CRD that the typed fixture does not set`);
-    assert.deepEqual(unknownFields(fields, schema), []);
+    assert.deepEqual(missing, [], `fields of the CRD that the typed fixtures do not set`);
   });
 }
