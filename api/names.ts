@@ -15,7 +15,8 @@ export type SeerKind =
   | 'SeerStatefulSet'
   | 'SeerComponent'
   | 'SeerNode'
-  | 'SeerDataDir';
+  | 'SeerDataDir'
+  | 'SeerCluster';
 
 export interface SeerResource {
   kind: SeerKind;
@@ -85,6 +86,14 @@ export const SEER_RESOURCES = {
     singular: 'seerdatadir',
     shortName: 'sdd',
     namespaced: true,
+  },
+  SeerCluster: {
+    kind: 'SeerCluster',
+    listKind: 'SeerClusterList',
+    plural: 'seerclusters',
+    singular: 'seercluster',
+    shortName: 'scl',
+    namespaced: false,
   },
 } as const satisfies Record<SeerKind, SeerResource>;
 
@@ -250,6 +259,23 @@ export const NODE_CONDITION = {
   /** The node's agent is healthy; Unknown once its heartbeat Lease expires. */
   Ready: 'Ready',
 } as const;
+
+export const CLUSTER_CONDITION = {
+  /** The hub reaches the member's API server with its kubeconfig. */
+  Reachable: 'Reachable',
+} as const;
+
+/** SeerCluster phases, as the hub sees each member. */
+export const CLUSTER_PHASE = {
+  Reachable: 'Reachable',
+  /** The last check did not reach the member's API server. */
+  Unreachable: 'Unreachable',
+  /** The kubeconfig Secret is missing or cannot be used. */
+  Invalid: 'Invalid',
+} as const;
+
+/** The Secret data key a SeerCluster's kubeconfig is under by default. */
+export const KUBECONFIG_SECRET_KEY = 'kubeconfig';
 
 /** SeerPod phases, as for Kubernetes pods. */
 export const POD_PHASE = {

@@ -579,6 +579,51 @@ export interface SeerNodeList {
   items: SeerNode[];
 }
 
+/** Where a member cluster's kubeconfig is kept. */
+export interface SecretKeyRef {
+  name: string;
+  /** seer-system when empty. */
+  namespace?: string;
+  /** kubeconfig when empty. */
+  key?: string;
+}
+
+export interface SeerClusterSpec {
+  kubeconfig_secret: SecretKeyRef;
+  meta?: Record<string, string>;
+}
+
+export type ClusterPhase = 'Reachable' | 'Unreachable' | 'Invalid';
+export type ClusterConditionType = 'Reachable';
+
+export interface SeerClusterStatus {
+  phase?: ClusterPhase;
+  server?: string;
+  last_heartbeat_time?: string;
+  seer_version?: string;
+  nodes?: string;
+  node_count?: number;
+  ready_node_count?: number;
+  observed_generation?: number;
+  conditions?: Condition<ClusterConditionType>[];
+}
+
+/** A member Seer meta cluster, as the hub reaches it (cluster-scoped). */
+export interface SeerCluster {
+  apiVersion: typeof SEER_API_VERSION;
+  kind: 'SeerCluster';
+  metadata: V1ObjectMeta;
+  spec: SeerClusterSpec;
+  status?: SeerClusterStatus;
+}
+
+export interface SeerClusterList {
+  apiVersion: typeof SEER_API_VERSION;
+  kind: 'SeerClusterList';
+  metadata: V1ListMeta;
+  items: SeerCluster[];
+}
+
 export interface SeerDataDirList {
   apiVersion: typeof SEER_API_VERSION;
   kind: 'SeerDataDirList';
@@ -587,4 +632,11 @@ export interface SeerDataDirList {
 }
 
 export type AnySeerObject =
-  SeerPod | SeerDeployment | SeerDaemonSet | SeerStatefulSet | SeerComponent | SeerNode | SeerDataDir;
+  | SeerPod
+  | SeerDeployment
+  | SeerDaemonSet
+  | SeerStatefulSet
+  | SeerComponent
+  | SeerNode
+  | SeerDataDir
+  | SeerCluster;

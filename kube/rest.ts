@@ -38,32 +38,51 @@ interface KubeconfigFile {
   users?: { name: string; user: Record<string, string | undefined> }[];
 }
 
-function fileOrData(base: string, file: unknown, data: unknown): Buffer | undefined {
+/** A file a kubeconfig names, read relative to the kubeconfig's directory; or refused. */
+type ReadReferenced = (file: string) => Buffer;
+
+function fileOrData(read: ReadReferenced, file: unknown, data: unknown): Buffer | undefined {
   if (typeof data === 'string') return Buffer.from(data, 'base64');
-  if (typeof file === 'string') return readFileSync(path.resolve(base, file));
+  if (typeof file === 'string') return read(file);
   return undefined;
+}
+
+/** The connection a kubeconfig's current context describes; `source` names it in errors. */
+function parseKubeconfig(text: string, source: string, read: ReadReferenced): Connection {
+  const config = yaml.load(text) as KubeconfigFile | undefined;
+  if (!config || typeof config !== 'object') throw new Error(`${source}: not a kubeconfig`);
+  const contextName = config['current-context'];
+  const context = config.contexts?.find((c) => c.name === contextName)?.context;
+  if (!context) throw new Error(`${source}: no current context`);
+  const cluster = config.clusters?.find((c) => c.name === context.cluster)?.cluster;
+  const user = config.users?.find((u) => u.name === context.user)?.user ?? {};
+  if (!cluster || typeof cluster.server !== 'string')
+    throw new Error(`${source}: cluster ${context.cluster} has no server`);
+  const tokenFile = user.tokenFile ?? user['token-file'];
+  return {
+    server: cluster.server,
+    ca: fileOrData(read, cluster['certificate-authority'], cluster['certificate-authority-data']),
+    cert: fileOrData(read, user['client-certificate'], user['client-certificate-data']),
+    key: fileOrData(read, user['client-key'], user['client-key-data']),
+    token: user.token ?? (tokenFile ? read(tokenFile).toString('utf8').trim() : undefined),
+    insecureSkipTlsVerify: cluster['insecure-skip-tls-verify'] === true,
+  };
 }
 
 /** The connection a kubeconfig file's current context describes. */
 export function connectionFromKubeconfig(file: string): Connection {
-  const config = yaml.load(readFileSync(file, 'utf8')) as KubeconfigFile;
   const base = path.dirname(file);
-  const contextName = config['current-context'];
-  const context = config.contexts?.find((c) => c.name === contextName)?.context;
-  if (!context) throw new Error(`${file}: no current context`);
-  const cluster = config.clusters?.find((c) => c.name === context.cluster)?.cluster;
-  const user = config.users?.find((u) => u.name === context.user)?.user ?? {};
-  if (!cluster || typeof cluster.server !== 'string')
-    throw new Error(`${file}: cluster ${context.cluster} has no server`);
-  const tokenFile = user.tokenFile ?? user['token-file'];
-  return {
-    server: cluster.server,
-    ca: fileOrData(base, cluster['certificate-authority'], cluster['certificate-authority-data']),
-    cert: fileOrData(base, user['client-certificate'], user['client-certificate-data']),
-    key: fileOrData(base, user['client-key'], user['client-key-data']),
-    token: user.token ?? (tokenFile ? readFileSync(path.resolve(base, tokenFile), 'utf8').trim() : undefined),
-    insecureSkipTlsVerify: cluster['insecure-skip-tls-verify'] === true,
-  };
+  return parseKubeconfig(readFileSync(file, 'utf8'), file, (name) => readFileSync(path.resolve(base, name)));
+}
+
+/**
+ * The connection of a kubeconfig kept as text (in a Secret): its certificates and token must be
+ * embedded, since a file it names is not there to read.
+ */
+export function connectionFromKubeconfigText(text: string, source: string): Connection {
+  return parseKubeconfig(text, source, (name) => {
+    throw new Error(`${source}: refers to the file ${name}; embed it (the …-data fields, or token)`);
+  });
 }
 
 const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';

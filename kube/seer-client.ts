@@ -1,5 +1,6 @@
 import { SEER_GROUP, SEER_RESOURCES, SEER_VERSION, type SeerKind } from '../api/names.js';
 import type {
+  SeerCluster,
   SeerComponent,
   SeerDaemonSet,
   SeerDataDir,
@@ -22,6 +23,7 @@ export interface SeerObjects {
   SeerComponent: SeerComponent;
   SeerNode: SeerNode;
   SeerDataDir: SeerDataDir;
+  SeerCluster: SeerCluster;
 }
 
 export interface SeerList<T> {

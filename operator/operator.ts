@@ -8,12 +8,13 @@ import type { OperatorConfig } from './config.js';
 import { DaemonSetController } from './daemonsets/controller.js';
 import { DataDirController } from './datadirs/controller.js';
 import { DeploymentController } from './deployments/controller.js';
+import { ClusterHealthController } from './hub/cluster-health.js';
 import { NodeLifecycleController } from './nodes/controller.js';
 import { createCaches, startCaches, stopCaches } from './runtime/caches.js';
 import type { Controller, OperatorContext } from './runtime/context.js';
 import { EventRecorder } from './runtime/events.js';
 import { startHttpServer } from './runtime/http-server.js';
-import { LeaderElector } from './runtime/leader-election.js';
+import { ElectedControllers } from './runtime/elected-controllers.js';
 import { OperatorMetrics } from './runtime/metrics.js';
 import { SchedulerController } from './scheduler/controller.js';
 import { StatefulSetController } from './statefulsets/controller.js';
@@ -26,6 +27,7 @@ export interface RunningOperator {
 }
 
 const LEASE_NAME = 'seer-operator';
+const HUB_LEASE_NAME = 'seer-hub';
 
 /**
  * Starts one operator replica: shared caches (every replica keeps them warm, so a standby takes over
@@ -52,21 +54,41 @@ export async function startOperator(
     logger,
   };
   // Built before the caches start, so that their handlers see every object from the first list on.
-  const controllers: Controller[] = [
-    new SchedulerController(ctx),
-    new DeploymentController(ctx),
-    new DaemonSetController(ctx),
-    new StatefulSetController(ctx),
-    new ComponentController(ctx),
-    new DataDirController(ctx),
-    new NodeLifecycleController(ctx, {
-      gracePeriodMs: config.nodeGracePeriodSeconds * 1000,
-      evictionTimeoutMs: config.podEvictionTimeoutSeconds * 1000,
-    }),
+  const memberControllers: Controller[] = config.enableMember
+    ? [
+        new SchedulerController(ctx),
+        new DeploymentController(ctx),
+        new DaemonSetController(ctx),
+        new StatefulSetController(ctx),
+        new ComponentController(ctx),
+        new DataDirController(ctx),
+        new NodeLifecycleController(ctx, {
+          gracePeriodMs: config.nodeGracePeriodSeconds * 1000,
+          evictionTimeoutMs: config.podEvictionTimeoutSeconds * 1000,
+        }),
+      ]
+    : [];
+  const clusters = client.informer('SeerCluster', {
+    onError: (error) =>
+      logger.warn({ kind: 'SeerCluster', err: errorMessage(error) }, 'watch failed; relisting with backoff'),
+  });
+  const hubControllers: Controller[] = config.enableHub
+    ? [
+        new ClusterHealthController(ctx, {
+          clusters,
+          intervalMs: config.clusterCheckIntervalSeconds * 1000,
+          timeoutMs: config.clusterCheckTimeoutSeconds * 1000,
+        }),
+      ]
+    : [];
+  const elected = (lease: string, controllers: Controller[], leaderGauge: { set(value: number): void }) =>
+    new ElectedControllers({ rest, config, lease, controllers, logger, leaderGauge, onLostLeadership });
+  const sets = [
+    ...(config.enableMember ? [elected(LEASE_NAME, memberControllers, metrics.leader)] : []),
+    ...(config.enableHub ? [elected(HUB_LEASE_NAME, hubControllers, metrics.hubLeader)] : []),
   ];
 
   let synced = false;
-  let elector: LeaderElector | undefined;
   const http = await startHttpServer({
     address: config.httpAddress,
     registry: metrics.registry,
@@ -75,69 +97,27 @@ export async function startOperator(
       readyz: () => {
         if (!synced) return 'caches not synced yet';
         // A replica that cannot even campaign (no namespace for the Lease) could never take over.
-        const blocked = elector?.blockedBy;
+        const blocked = sets.map((set) => set.blockedBy).find(Boolean);
         return blocked ? `leader election: ${blocked}` : true;
       },
     },
   });
-  await startCaches(caches);
+  if (config.enableMember) await startCaches(caches);
+  if (config.enableHub) await clusters.start();
   synced = true;
   const phases = setInterval(() => countPods(ctx), 5000);
   phases.unref();
-
-  let running = false;
-  const startControllers = () => {
-    running = true;
-    for (const controller of controllers) controller.start();
-    logger.info({ controllers: controllers.map((c) => c.name) }, 'leading: controllers started');
-  };
-  const stopControllers = async () => {
-    if (!running) return;
-    running = false;
-    await Promise.all(controllers.map((c) => c.stop()));
-  };
-
-  if (config.leaderElect) {
-    elector = new LeaderElector({
-      rest,
-      namespace: config.namespace,
-      name: LEASE_NAME,
-      identity: config.identity,
-      leaseDurationSeconds: config.leaseDurationSeconds,
-      // client-go's proportions: 15 s lease, 10 s renew deadline, 2 s retry period.
-      renewDeadlineSeconds: (config.leaseDurationSeconds * 2) / 3,
-      retryPeriodSeconds: config.leaseDurationSeconds / 7.5,
-      logger,
-      metrics,
-    });
-    elector
-      .run({
-        onStartedLeading: () => startControllers(),
-        onStoppedLeading: () => {
-          logger.error('lost the leader lease: stopping at once');
-          void stopControllers();
-          onLostLeadership();
-        },
-        onNewLeader: (identity) => logger.info({ leader: identity }, 'leader'),
-      })
-      .catch((error: unknown) => {
-        logger.error({ err: errorMessage(error) }, 'leader election failed');
-        onLostLeadership();
-      });
-  } else {
-    metrics.leader.set(1);
-    startControllers();
-  }
+  for (const set of sets) set.start();
 
   return {
     httpPort: http.port,
     async stop() {
       clearInterval(phases);
-      await stopControllers();
-      await elector?.stop();
+      await Promise.all(sets.map((set) => set.stop()));
       // A standby never started its controllers, but its caches run all the same: they must stop
       // too, or their watches keep the process alive after SIGTERM.
-      await stopCaches(caches);
+      if (config.enableMember) await stopCaches(caches);
+      if (config.enableHub) await clusters.stop();
       await http.close();
       rest.close();
     },

@@ -4,7 +4,6 @@ import type { Logger } from 'pino';
 import { errorMessage, isConflict, isNotFound } from '../../kube/errors.js';
 import { LeaseClient, type Lease, type LeaseTerms } from '../../kube/leases.js';
 import type { RestClient } from '../../kube/rest.js';
-import type { OperatorMetrics } from './metrics.js';
 
 export interface LeaderElectorOptions {
   /** Only `request` is used, so tests can stand in a fake API server. */
@@ -23,7 +22,8 @@ export interface LeaderElectorOptions {
   initialBackoffMs?: number;
   maxBackoffMs?: number;
   logger: Logger;
-  metrics?: OperatorMetrics;
+  /** A gauge set to 1 while this replica leads, 0 otherwise. */
+  leaderGauge?: { set(value: number): void };
 }
 
 export interface LeaderCallbacks {
@@ -114,7 +114,7 @@ export class LeaderElector {
   run(callbacks: LeaderCallbacks): Promise<void> {
     if (this.running) throw new Error('LeaderElector.run() was already called');
     this.callbacks = callbacks;
-    this.options.metrics?.leader.set(0);
+    this.options.leaderGauge?.set(0);
     this.running = this.campaign();
     return this.running;
   }
@@ -270,7 +270,7 @@ export class LeaderElector {
 
   private startLeading(): void {
     this.leading = true;
-    this.options.metrics?.leader.set(1);
+    this.options.leaderGauge?.set(1);
     this.options.logger.info({ identity: this.options.identity }, 'started leading');
     const term = new AbortController();
     this.term = term;
@@ -287,7 +287,7 @@ export class LeaderElector {
     if (!this.leading) return;
     this.leading = false;
     clearTimeout(this.renewDeadline);
-    this.options.metrics?.leader.set(0);
+    this.options.leaderGauge?.set(0);
     const log = notify ? this.options.logger.warn : this.options.logger.info;
     log.call(this.options.logger, { identity: this.options.identity, reason }, 'stopped leading');
     this.term?.abort(new Error(`stopped leading: ${reason}`));

@@ -40,6 +40,18 @@ export class OperatorMetrics {
     registers: [this.registry],
   });
 
+  readonly hubLeader = new Gauge({
+    name: 'seer_hub_leader',
+    help: '1 while this replica leads the hub controllers, 0 otherwise.',
+    registers: [this.registry],
+  });
+  readonly memberClusters = new Gauge({
+    name: 'seer_hub_member_clusters',
+    help: 'SeerClusters the hub checks, by phase.',
+    labelNames: ['phase'],
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'seer_operator_' });
   }

@@ -13,6 +13,8 @@ import {
   NODE_CONDITION,
   STATEFUL_SET_CONDITION,
   NODE_PHASE,
+  CLUSTER_CONDITION,
+  CLUSTER_PHASE,
   DATA_DIR_PHASE,
   POD_CONDITION,
   POD_PHASE,
@@ -245,6 +247,14 @@ const printerColumns: Record<SeerKind, [name: string, jsonPath: string, type: st
     ['PHASE', '.status.phase', 'string', 0],
     ['AGE', '.metadata.creationTimestamp', 'date', 0],
   ],
+  SeerCluster: [
+    ['STATUS', '.status.phase', 'string', 0],
+    ['NODES', '.status.nodes', 'string', 0],
+    ['VERSION', '.status.seer_version', 'string', 0],
+    ['HEARTBEAT', '.status.last_heartbeat_time', 'date', 0],
+    ['AGE', '.metadata.creationTimestamp', 'date', 0],
+    ['SERVER', '.status.server', 'string', 1],
+  ],
 };
 
 test('each kind has the printer columns kubectl get shows', () => {
@@ -282,6 +292,7 @@ test('phases and condition statuses in api/names.ts match the schema enums', () 
   assert.deepEqual(enumOf('SeerPod', 'status.phase'), Object.values(POD_PHASE));
   assert.deepEqual(enumOf('SeerNode', 'status.phase'), Object.values(NODE_PHASE));
   assert.deepEqual(enumOf('SeerDataDir', 'status.phase'), Object.values(DATA_DIR_PHASE));
+  assert.deepEqual(enumOf('SeerCluster', 'status.phase'), Object.values(CLUSTER_PHASE));
   // A data directory has a phase only, as a Kubernetes PersistentVolume does.
   for (const kind of (Object.keys(SEER_RESOURCES) as SeerKind[]).filter((k) => k !== 'SeerDataDir')) {
     const conditions = schemaAt(kind, 'status.conditions');
@@ -300,6 +311,7 @@ test('the conditions description of each kind names its condition types', () => 
     SeerStatefulSet: STATEFUL_SET_CONDITION,
     SeerComponent: COMPONENT_CONDITION,
     SeerNode: NODE_CONDITION,
+    SeerCluster: CLUSTER_CONDITION,
   };
   for (const [kind, conditionTypes] of Object.entries(types) as [SeerKind, Record<string, string>][]) {
     const description = schemaAt(kind, 'status.conditions').description ?? '';

@@ -103,7 +103,7 @@ function elector(
     renewDeadlineSeconds: 0.6,
     retryPeriodSeconds: 0.1,
     logger,
-    metrics,
+    leaderGauge: metrics?.leader,
     ...options,
   });
   electors.push(created);
