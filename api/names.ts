@@ -16,7 +16,8 @@ export type SeerKind =
   | 'SeerComponent'
   | 'SeerNode'
   | 'SeerDataDir'
-  | 'SeerCluster';
+  | 'SeerCluster'
+  | 'SeerAppSet';
 
 export interface SeerResource {
   kind: SeerKind;
@@ -95,6 +96,14 @@ export const SEER_RESOURCES = {
     shortName: 'scl',
     namespaced: false,
   },
+  SeerAppSet: {
+    kind: 'SeerAppSet',
+    listKind: 'SeerAppSetList',
+    plural: 'seerappsets',
+    singular: 'seerappset',
+    shortName: 'sas',
+    namespaced: true,
+  },
 } as const satisfies Record<SeerKind, SeerResource>;
 
 /** The kubectl category every Seer kind belongs to (`kubectl get seer`). */
@@ -113,6 +122,12 @@ export const STATEFUL_SET_DATA_FINALIZER = 'seer.io/stateful-set-data';
 export const COMPONENT_IN_USE_FINALIZER = 'seer.io/component-in-use';
 /** On a placed SeerDataDir; the agent of its node removes it once the directory is gone. */
 export const DATA_DIR_FINALIZER = 'seer.io/data-dir';
+
+/**
+ * On a SeerAppSet (in the hub) and on each SeerDeployment it made in a member: the hub removes it once
+ * the member's copy and its pods are gone, since owner references cannot span clusters.
+ */
+export const APP_SET_FINALIZER = 'seer.io/app-set';
 
 // Labels
 
@@ -136,6 +151,14 @@ export const TEMPLATE_HASH_LABEL = 'seer.io/template-hash';
  * blue_green: blue (odd revisions) or green (even revisions).
  */
 export const ROLLOUT_GROUP_LABEL = 'seer.io/group';
+/** On a SeerDeployment a SeerAppSet made in a member, and its pods: the app set's name. */
+export const APP_SET_LABEL = 'seer.io/app-set';
+/** On a SeerDeployment of an app set, and its pods: the pod set it runs. */
+export const POD_SET_LABEL = 'seer.io/pod-set';
+/** On a SeerDeployment of an app set, and its pods: the pod set's version. */
+export const VERSION_LABEL = 'seer.io/version';
+/** On a SeerDeployment of an app set: the SeerCluster (in the hub) the hub made it through. */
+export const MEMBER_CLUSTER_LABEL = 'seer.io/member-cluster';
 /** On a component instance pod: the SeerComponent it is an instance of. */
 export const COMPONENT_LABEL = 'seer.io/component';
 
@@ -154,6 +177,14 @@ export const CHANGE_CAUSE_ANNOTATION = 'seer.io/change-cause';
 export const PROMOTED_ANNOTATION = 'seer.io/promoted-template-hash';
 /** On a SeerDeployment: the template hash `seer rollout abort` (or auto_revert) went back from. */
 export const ABORTED_ANNOTATION = 'seer.io/aborted-template-hash';
+
+/** On a SeerAppSet: the rollout revision `seer appset confirm` let go past the first wave. */
+export const CONFIRMED_ANNOTATION = 'seer.io/confirmed-revision';
+/**
+ * On a SeerCluster: when `seer cluster forget` ran. App sets deleted before then stop waiting for
+ * that member; what they made there is left in place.
+ */
+export const FORGOTTEN_ANNOTATION = 'seer.io/forgotten-at';
 
 // Fields and environment
 
@@ -272,6 +303,32 @@ export const CLUSTER_PHASE = {
   Unreachable: 'Unreachable',
   /** The kubeconfig Secret is missing or cannot be used. */
   Invalid: 'Invalid',
+} as const;
+
+/** SeerAppSet condition types. */
+export const APP_SET_CONDITION = {
+  /** Every cluster the topology names is a known, reachable SeerCluster. */
+  ClustersReady: 'ClustersReady',
+  /** The pod sets' replicas add up to spec.replicas. */
+  ReplicasMatch: 'ReplicasMatch',
+  /** Every member's deployments run the wanted version and are available. */
+  Available: 'Available',
+  /** While the app set is deleted: which members still hold its objects. */
+  Terminating: 'Terminating',
+} as const;
+
+/** SeerAppSet phases, the STATUS column. */
+export const APP_SET_PHASE = {
+  /** Every pod set runs its wanted version, all replicas available. */
+  Running: 'Running',
+  /** Deployments are being created, updated or are not all available yet. */
+  Progressing: 'Progressing',
+  /** The first wave (the canary clusters, or the upgraded group) is done; seer appset confirm goes on. */
+  WaitingForConfirm: 'WaitingForConfirm',
+  /** spec.update_strategy.paused: members' templates are left as they are. */
+  Paused: 'Paused',
+  /** Deleted; the members' deployments are being removed. */
+  Terminating: 'Terminating',
 } as const;
 
 /** The Secret data key a SeerCluster's kubeconfig is under by default. */

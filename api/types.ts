@@ -624,6 +624,107 @@ export interface SeerClusterList {
   items: SeerCluster[];
 }
 
+// App set (the hub)
+
+export type AppSetUpgradeType = 'canary' | 'blue' | 'green';
+
+export interface AppSetUpdateStrategy {
+  /**
+   * Which deployments take a new version first: canary = those in canary_clusters; blue or green =
+   * the pod sets of that group in every cluster. The rest follow cluster by cluster.
+   */
+  upgrade_type?: AppSetUpgradeType;
+  /** Seconds a member's updated pods must be available before the next cluster goes. */
+  min_ready_seconds?: number;
+  canary_clusters?: string[];
+  /** Stop after the first wave until `seer appset confirm`. */
+  need_waiting_for_confirm?: boolean;
+  /** Leave every member's templates as they are (replicas still follow). */
+  paused?: boolean;
+}
+
+export interface AppSetPodSet {
+  /** The SeerDeployment's name in the member; unique within its cluster. */
+  name: string;
+  replicas?: number;
+  version: string;
+  /** Replaces the package of the template's first container. */
+  package?: string;
+  /** Labels of the deployment and its pods (seer.io/group here sets the group). */
+  meta?: Record<string, string>;
+}
+
+export interface AppSetCluster {
+  /** A SeerCluster in the hub. */
+  name: string;
+  meta?: Record<string, string>;
+  pod_sets: AppSetPodSet[];
+}
+
+export interface SeerAppSetSpec {
+  replicas: number;
+  /** The members' deployments' pod template; pod sets override version, package and labels. */
+  template: PodTemplate;
+  service_name?: string;
+  update_strategy?: AppSetUpdateStrategy;
+  cluster_topology: { clusters: AppSetCluster[] };
+}
+
+export interface AppSetPodSetStatus {
+  name: string;
+  /** The version the member's deployment runs (its label), which may lag the spec's in a rollout. */
+  version?: string;
+  replicas?: number;
+  available_replicas?: number;
+  updated_replicas?: number;
+  /** The deployment's template is the one the spec wants. */
+  updated?: boolean;
+}
+
+export interface AppSetClusterStatus {
+  name: string;
+  /** Reachable, Unreachable, Invalid or Unknown (no such SeerCluster). */
+  phase?: string;
+  replicas?: number;
+  available_replicas?: number;
+  pod_sets?: AppSetPodSetStatus[];
+}
+
+export type AppSetPhase = 'Running' | 'Progressing' | 'WaitingForConfirm' | 'Paused' | 'Terminating';
+export type AppSetConditionType = 'ClustersReady' | 'ReplicasMatch' | 'Available' | 'Terminating';
+
+export interface SeerAppSetStatus {
+  observed_generation?: number;
+  phase?: AppSetPhase;
+  /** The pod sets' replicas together. */
+  replicas?: number;
+  available_replicas?: number;
+  unavailable_replicas?: number;
+  updated_replicas?: number;
+  /** The versions the members run, oldest first: v3, or v3/v4 during a rollout. */
+  version?: string;
+  /** The hash of everything the members should run; `seer appset confirm` confirms it. */
+  revision?: string;
+  clusters?: AppSetClusterStatus[];
+  conditions?: Condition<AppSetConditionType>[];
+}
+
+/** One application's pod sets across member clusters (namespaced, in the hub). */
+export interface SeerAppSet {
+  apiVersion: typeof SEER_API_VERSION;
+  kind: 'SeerAppSet';
+  metadata: V1ObjectMeta;
+  spec: SeerAppSetSpec;
+  status?: SeerAppSetStatus;
+}
+
+export interface SeerAppSetList {
+  apiVersion: typeof SEER_API_VERSION;
+  kind: 'SeerAppSetList';
+  metadata: V1ListMeta;
+  items: SeerAppSet[];
+}
+
 export interface SeerDataDirList {
   apiVersion: typeof SEER_API_VERSION;
   kind: 'SeerDataDirList';
@@ -639,4 +740,5 @@ export type AnySeerObject =
   | SeerComponent
   | SeerNode
   | SeerDataDir
-  | SeerCluster;
+  | SeerCluster
+  | SeerAppSet;

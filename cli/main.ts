@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { UsageError, type Command } from './command.js';
+import { appSetCommand } from './commands/appset.js';
 import { clusterCommand } from './commands/cluster.js';
 import { convertCommand } from './commands/convert.js';
 import { demoCommand } from './commands/demo.js';
@@ -14,6 +15,7 @@ const commands: Command[] = [
   packageCommand,
   nodeCommand,
   rolloutCommand,
+  appSetCommand,
   logsCommand,
   execCommand,
   convertCommand,

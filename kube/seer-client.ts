@@ -1,5 +1,6 @@
 import { SEER_GROUP, SEER_RESOURCES, SEER_VERSION, type SeerKind } from '../api/names.js';
 import type {
+  SeerAppSet,
   SeerCluster,
   SeerComponent,
   SeerDaemonSet,
@@ -24,6 +25,7 @@ export interface SeerObjects {
   SeerNode: SeerNode;
   SeerDataDir: SeerDataDir;
   SeerCluster: SeerCluster;
+  SeerAppSet: SeerAppSet;
 }
 
 export interface SeerList<T> {

@@ -8,7 +8,9 @@ import type { OperatorConfig } from './config.js';
 import { DaemonSetController } from './daemonsets/controller.js';
 import { DataDirController } from './datadirs/controller.js';
 import { DeploymentController } from './deployments/controller.js';
+import { AppSetController } from './hub/app-sets.js';
 import { ClusterHealthController } from './hub/cluster-health.js';
+import { MemberClients } from './hub/member-clients.js';
 import { NodeLifecycleController } from './nodes/controller.js';
 import { createCaches, startCaches, stopCaches } from './runtime/caches.js';
 import type { Controller, OperatorContext } from './runtime/context.js';
@@ -68,17 +70,24 @@ export async function startOperator(
         }),
       ]
     : [];
-  const clusters = client.informer('SeerCluster', {
-    onError: (error) =>
-      logger.warn({ kind: 'SeerCluster', err: errorMessage(error) }, 'watch failed; relisting with backoff'),
-  });
+  const hubInformer = <K extends 'SeerCluster' | 'SeerAppSet'>(kind: K) =>
+    client.informer(kind, {
+      onError: (error) =>
+        logger.warn({ kind, err: errorMessage(error) }, 'watch failed; relisting with backoff'),
+    });
+  const clusters = hubInformer('SeerCluster');
+  const appSets = hubInformer('SeerAppSet');
+  // One client per member, shared by the health checks and the app sets; closed when the hub stops.
+  const members = new MemberClients(rest);
   const hubControllers: Controller[] = config.enableHub
     ? [
         new ClusterHealthController(ctx, {
           clusters,
+          members,
           intervalMs: config.clusterCheckIntervalSeconds * 1000,
           timeoutMs: config.clusterCheckTimeoutSeconds * 1000,
         }),
+        new AppSetController(ctx, { appSets, clusters, members }),
       ]
     : [];
   const elected = (lease: string, controllers: Controller[], leaderGauge: { set(value: number): void }) =>
@@ -103,7 +112,7 @@ export async function startOperator(
     },
   });
   if (config.enableMember) await startCaches(caches);
-  if (config.enableHub) await clusters.start();
+  if (config.enableHub) await Promise.all([clusters.start(), appSets.start()]);
   synced = true;
   const phases = setInterval(() => countPods(ctx), 5000);
   phases.unref();
@@ -117,7 +126,8 @@ export async function startOperator(
       // A standby never started its controllers, but its caches run all the same: they must stop
       // too, or their watches keep the process alive after SIGTERM.
       if (config.enableMember) await stopCaches(caches);
-      if (config.enableHub) await clusters.stop();
+      if (config.enableHub) await Promise.all([clusters.stop(), appSets.stop()]);
+      members.closeAll();
       await http.close();
       rest.close();
     },

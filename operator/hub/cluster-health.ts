@@ -10,7 +10,7 @@ import { whenSynced } from '../runtime/caches.js';
 import { QueueController } from '../runtime/controller.js';
 import type { Controller, OperatorContext } from '../runtime/context.js';
 import { WrittenStatus } from '../runtime/written-status.js';
-import { KubeconfigError, MemberClients } from './member-clients.js';
+import { KubeconfigError, type MemberClients } from './member-clients.js';
 
 export interface ClusterHealthOptions {
   clusters: Informer<SeerCluster>;
@@ -18,6 +18,8 @@ export interface ClusterHealthOptions {
   intervalMs: number;
   /** How long one check may take before the member counts as unreachable. */
   timeoutMs: number;
+  /** The members' clients, shared with the app set controller. */
+  members: MemberClients;
 }
 
 /**
@@ -39,7 +41,7 @@ export class ClusterHealthController implements Controller {
   ) {
     this.logger = ctx.logger.child({ controller: this.name });
     this.statuses = new WrittenStatus(ctx, 'SeerCluster');
-    this.members = new MemberClients(ctx.rest);
+    this.members = options.members;
     this.queue = new QueueController({
       name: this.name,
       reconcile: (key) => this.reconcile(key),
@@ -64,7 +66,6 @@ export class ClusterHealthController implements Controller {
 
   async stop(): Promise<void> {
     await this.queue.stop();
-    this.members.closeAll();
   }
 
   private async reconcile(key: string): Promise<void> {
