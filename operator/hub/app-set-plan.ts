@@ -95,8 +95,11 @@ export function wantedDeployment(
   };
   const { template } = appSet.spec;
   const [first, ...others] = template.spec.containers;
+  // A package of its own has a digest of its own: the template's would not match it.
   const containers =
-    first && podSet.package ? [{ ...first, package: podSet.package }, ...others] : template.spec.containers;
+    first && podSet.package
+      ? [{ ...first, package: podSet.package, package_digest: undefined }, ...others]
+      : template.spec.containers;
   const spec: SeerDeployment['spec'] = {
     replicas,
     selector: { match_labels: selector },

@@ -25,16 +25,24 @@ export interface AgentProcess extends SeerProcess {
 }
 
 /** Kills every process whose environment says it runs a container under `root`. */
-export async function killManagedProcesses(root: string): Promise<void> {
+/** The pids of the processes agents started under `root` (their container dirs are inside it). */
+export async function managedProcesses(root: string): Promise<number[]> {
+  const pids: number[] = [];
   for (const entry of await readdir('/proc').catch(() => [])) {
     if (!/^\d+$/.test(entry)) continue;
     const environ = await readFile(`/proc/${entry}/environ`, 'utf8').catch(() => '');
-    if (environ.split('\0').some((v) => v.startsWith(`SEER_CONTAINER_DIR=${root}/`))) {
-      try {
-        process.kill(Number(entry), 'SIGKILL');
-      } catch {
-        // already gone
-      }
+    if (environ.split('\0').some((v) => v.startsWith(`SEER_CONTAINER_DIR=${root}/`)))
+      pids.push(Number(entry));
+  }
+  return pids;
+}
+
+export async function killManagedProcesses(root: string): Promise<void> {
+  for (const pid of await managedProcesses(root)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
     }
   }
 }

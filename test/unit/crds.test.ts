@@ -6,6 +6,8 @@ import { dumpYaml, type V1CustomResourceDefinition, type V1JSONSchemaProps } fro
 import yaml from 'js-yaml';
 import { CRD_DIR, loadCrds } from '../../api/crds.js';
 import {
+  APP_SET_CONDITION,
+  APP_SET_PHASE,
   COMPONENT_CONDITION,
   CONDITION_STATUS,
   DAEMON_SET_CONDITION,
@@ -255,6 +257,15 @@ const printerColumns: Record<SeerKind, [name: string, jsonPath: string, type: st
     ['AGE', '.metadata.creationTimestamp', 'date', 0],
     ['SERVER', '.status.server', 'string', 1],
   ],
+  SeerAppSet: [
+    ['DESIRED', '.status.replicas', 'integer', 0],
+    ['AVAILABLE', '.status.available_replicas', 'integer', 0],
+    ['UNAVAILABLE', '.status.unavailable_replicas', 'integer', 0],
+    ['VERSION', '.status.version', 'string', 0],
+    ['STATUS', '.status.phase', 'string', 0],
+    ['AGE', '.metadata.creationTimestamp', 'date', 0],
+    ['REVISION', '.status.revision', 'string', 1],
+  ],
 };
 
 test('each kind has the printer columns kubectl get shows', () => {
@@ -293,6 +304,7 @@ test('phases and condition statuses in api/names.ts match the schema enums', () 
   assert.deepEqual(enumOf('SeerNode', 'status.phase'), Object.values(NODE_PHASE));
   assert.deepEqual(enumOf('SeerDataDir', 'status.phase'), Object.values(DATA_DIR_PHASE));
   assert.deepEqual(enumOf('SeerCluster', 'status.phase'), Object.values(CLUSTER_PHASE));
+  assert.deepEqual(enumOf('SeerAppSet', 'status.phase'), Object.values(APP_SET_PHASE));
   // A data directory has a phase only, as a Kubernetes PersistentVolume does.
   for (const kind of (Object.keys(SEER_RESOURCES) as SeerKind[]).filter((k) => k !== 'SeerDataDir')) {
     const conditions = schemaAt(kind, 'status.conditions');
@@ -312,6 +324,7 @@ test('the conditions description of each kind names its condition types', () => 
     SeerComponent: COMPONENT_CONDITION,
     SeerNode: NODE_CONDITION,
     SeerCluster: CLUSTER_CONDITION,
+    SeerAppSet: APP_SET_CONDITION,
   };
   for (const [kind, conditionTypes] of Object.entries(types) as [SeerKind, Record<string, string>][]) {
     const description = schemaAt(kind, 'status.conditions').description ?? '';
