@@ -49,7 +49,8 @@ async function runBuildScript(args: string[] = []): Promise<string[]> {
       lastError = chunk.toString().trim().split('\n').pop() || lastError;
     });
     child.on('error', reject);
-    child.on('exit', (code) => {
+    // 'close', not 'exit': only then has all of stdout been read.
+    child.on('close', (code) => {
       const lines = out.trim().split('\n').filter(Boolean);
       if (code === 0 && lines.length > 0) resolve(lines);
       else reject(new Error(`${script} exited with ${code}${lastError ? `: ${lastError}` : ''}`));

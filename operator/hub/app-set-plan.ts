@@ -269,7 +269,12 @@ export function planAppSet(appSet: SeerAppSet, members: MemberView[]): AppSetPla
   const total = clusters.reduce((sum, c) => sum + (c.replicas ?? 0), 0);
   const available = clusters.reduce((sum, c) => sum + (c.available_replicas ?? 0), 0);
   const versions = new Set(clusters.flatMap((c) => c.pod_sets?.flatMap((p) => p.version ?? []) ?? []));
-  const everyDone = wanted.every((w) => isDone(w.wanted)) && plan.deletes.length === 0;
+  // A member away or unknown may run anything: its last cached state proves nothing.
+  const everyDone =
+    wanted.every((w) => isDone(w.wanted)) &&
+    plan.deletes.length === 0 &&
+    away.length === 0 &&
+    unknown.length === 0;
 
   conditions.push(
     unknown.length > 0

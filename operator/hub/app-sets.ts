@@ -130,6 +130,14 @@ export class AppSetController implements Controller {
       ),
     ]);
     const released = await this.releaseDeleted(members, clients);
+    if (failures.length > 0) {
+      // Said where people look, not only in the operator's log.
+      plan.conditions = plan.conditions.map((c) =>
+        c.type === APP_SET_CONDITION.Available
+          ? { ...c, status: 'False', reason: 'MemberWriteFailed', message: failures.join('; ') }
+          : c,
+      );
+    }
     let conditions = appSet.status?.conditions;
     const now = new Date();
     for (const condition of plan.conditions) {
@@ -177,7 +185,12 @@ export class AppSetController implements Controller {
     try {
       await client.create('SeerDeployment', wanted.deployment);
     } catch (error) {
-      if (isAlreadyExists(error)) return; // the cache will show it; the next pass adopts or reports it
+      if (isAlreadyExists(error)) {
+        // Ours would be in the cache (it selects this app set's label): this one belongs to someone else.
+        throw new Error(
+          `a SeerDeployment ${wanted.deployment.metadata.name ?? ''} that is not this app set's already exists there`,
+        );
+      }
       if (!isNotFound(error)) throw error;
       // The namespace does not exist in the member yet: make it, as the app set's namespace in the hub.
       const namespace = wanted.deployment.metadata.namespace ?? 'default';

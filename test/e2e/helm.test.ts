@@ -191,6 +191,16 @@ describe('the chart against a real control plane', () => {
         { apiGroups: ['seer.io'], resources: ['seernodes'], verbs: ['get', 'list', 'watch'] },
       ],
       'seer-metrics-reader': [{ apiGroups: ['seer.io'], resources: ['seernodes/metrics'], verbs: ['get'] }],
+      'seer-hub-member': [
+        { apiGroups: ['seer.io'], resources: ['seernodes'], verbs: ['get', 'list'] },
+        {
+          apiGroups: ['seer.io'],
+          resources: ['seerdeployments'],
+          verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'],
+        },
+        { apiGroups: ['seer.io'], resources: ['seerpods'], verbs: ['list'] },
+        { apiGroups: [''], resources: ['namespaces'], verbs: ['create'] },
+      ],
     });
     const deployment = objects.find((o) => o.kind === 'Deployment') as unknown as {
       spec: {

@@ -15,6 +15,7 @@ import {
 import type { AppSetCluster, SeerAppSet, SeerDeployment } from '../../api/types.js';
 import { createAppSetCommand } from '../../cli/commands/appset.js';
 import { repoPath } from '../../common/paths.js';
+import { statusCode } from '../../kube/errors.js';
 import { objectRef } from '../../kube/keys.js';
 import { RestClient } from '../../kube/rest.js';
 import { SeerClient } from '../../kube/seer-client.js';
@@ -58,15 +59,36 @@ function member(name: Member) {
   return found;
 }
 
+function startMemberOperator(name: Member, cluster: TestCluster): Promise<SeerProcess> {
+  return startOperatorProcess({
+    kubeconfig: cluster.kubeconfig,
+    identity: `${name}-operator`,
+    logDir: work,
+    args: ['--lease-duration', '3'],
+  });
+}
+
+/**
+ * Brings the member's API server back. Its operator exited when it could not renew its Lease (so a
+ * stale leader never acts); start it again, as its supervisor (systemd, a Deployment) would.
+ */
+async function endOutage(name: Member): Promise<void> {
+  const found = member(name);
+  await found.cluster.startApiServer();
+  await found.operator.stop();
+  found.operator = await startMemberOperator(name, found.cluster);
+}
+
 before(async () => {
   const [hubCluster, east, west] = await Promise.all([0, 1, 2].map(() => startTestCluster({ crds: true })));
   assert.ok(hubCluster && east && west);
   hub = hubCluster;
   hubClient = new SeerClient(RestClient.fromKubeconfig(hub.kubeconfig));
   work = await mkdtemp(path.join(os.tmpdir(), 'seer-app-sets-e2e-'));
+  // In the members the hub makes the namespace itself.
+  await hub.kubectlOk(['create', 'namespace', 'shop']);
   for (const version of ['v3', 'v4'])
     packages.set(version, (await makePackage({ 'bin/web': program(version) })).reference);
-  await hub.kubectlOk(['create', 'namespace', SEER_NAMESPACE]);
   for (const [name, cluster] of [
     ['east', east],
     ['west', west],
@@ -78,12 +100,7 @@ before(async () => {
         kubeconfig: cluster.kubeconfig,
         logFile: path.join(work, `${name}-agent.log`),
       }),
-      startOperatorProcess({
-        kubeconfig: cluster.kubeconfig,
-        identity: `${name}-operator`,
-        logDir: work,
-        args: ['--lease-duration', '3'],
-      }),
+      startMemberOperator(name, cluster),
     ]);
     members.set(name, {
       cluster,
@@ -139,7 +156,7 @@ after(async () => {
   if (work && !process.env.SEER_KEEP_TEST_DIRS) await rm(work, { recursive: true, force: true });
 });
 
-function topology(version: string, west = true): AppSetCluster[] {
+function topology(version: string, west = true, app = 'web'): AppSetCluster[] {
   const podSet = (name: string, replicas: number, group: string) => ({
     name,
     replicas,
@@ -151,10 +168,10 @@ function topology(version: string, west = true): AppSetCluster[] {
     {
       name: 'east',
       meta: { zone: 'east' },
-      pod_sets: [podSet('web-east-canary', 1, 'canary'), podSet('web-east-blue', 1, 'blue')],
+      pod_sets: [podSet(`${app}-east-canary`, 1, 'canary'), podSet(`${app}-east-blue`, 1, 'blue')],
     },
     ...(west
-      ? [{ name: 'west', meta: { zone: 'west' }, pod_sets: [podSet('web-west-blue', 2, 'blue')] }]
+      ? [{ name: 'west', meta: { zone: 'west' }, pod_sets: [podSet(`${app}-west-blue`, 2, 'blue')] }]
       : []),
   ];
 }
@@ -213,19 +230,35 @@ function appSetWhere(
   });
 }
 
+/** A member's API server just started answers 429 until its storage is ready: ask again. */
+async function fromMember<T>(read: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await read();
+    } catch (error) {
+      if (statusCode(error) !== 429 || attempt >= 50) throw error;
+      await sleep(200);
+    }
+  }
+}
+
 const deploymentsIn = async (name: Member, appSetName: string): Promise<SeerDeployment[]> =>
   (
-    await member(name).client.list('SeerDeployment', {
-      namespace: 'shop',
-      labelSelector: `${APP_SET_LABEL}=${appSetName}`,
-    })
+    await fromMember(() =>
+      member(name).client.list('SeerDeployment', {
+        namespace: 'shop',
+        labelSelector: `${APP_SET_LABEL}=${appSetName}`,
+      }),
+    )
   ).items;
 
 async function runningPods(name: Member, appSetName: string): Promise<number> {
-  const pods = await member(name).client.list('SeerPod', {
-    namespace: 'shop',
-    labelSelector: `${APP_SET_LABEL}=${appSetName}`,
-  });
+  const pods = await fromMember(() =>
+    member(name).client.list('SeerPod', {
+      namespace: 'shop',
+      labelSelector: `${APP_SET_LABEL}=${appSetName}`,
+    }),
+  );
   return pods.items.filter((p) => p.status?.phase === 'Running' && !p.metadata.deletionTimestamp).length;
 }
 
@@ -306,8 +339,8 @@ test('a version bump goes to the canary cluster, waits for confirm, then rolls t
 
 test('a topology naming an unknown cluster says so, and the others proceed', async () => {
   const clusters = [
-    ...topology('v4'),
-    { name: 'nowhere', pod_sets: [{ name: 'web-nowhere', replicas: 1, version: 'v4' }] },
+    ...topology('v4', true, 'lost'),
+    { name: 'nowhere', pod_sets: [{ name: 'lost-nowhere', replicas: 1, version: 'v4' }] },
   ];
   await hubClient.create('SeerAppSet', appSet('lost', clusters, 5));
   const set = await appSetWhere(
@@ -327,7 +360,7 @@ test('a topology naming an unknown cluster says so, and the others proceed', asy
 });
 
 test('pod sets that do not add up to replicas are explained and deployed as written', async () => {
-  await hubClient.create('SeerAppSet', appSet('odd', topology('v3', false), 5));
+  await hubClient.create('SeerAppSet', appSet('odd', topology('v3', false, 'odd'), 5));
   const set = await appSetWhere(
     'odd',
     'ReplicasMatch False',
@@ -370,7 +403,7 @@ test('a member whose API server is away is Unreachable; nothing is deleted anywh
     );
     await sleep(Math.max(0, OUTAGE_MS - 4000));
   } finally {
-    await west.cluster.startApiServer();
+    await endOutage('west');
   }
   const back = await appSetWhere(
     'web',
@@ -434,7 +467,7 @@ test('deleting the app set waits for an unreachable member, names it, then leave
     await sleep(1000);
     assert.ok(await getAppSet('web'), 'the app set stays while west may still hold its objects');
   } finally {
-    await west.cluster.startApiServer();
+    await endOutage('west');
   }
   await eventually('web gone from the hub', async () => !(await getAppSet('web')), 90_000);
   for (const name of MEMBERS) {
@@ -450,7 +483,7 @@ test('deleting the app set waits for an unreachable member, names it, then leave
 });
 
 test('seer cluster forget lets a deleted app set go without an unreachable member', async () => {
-  await hubClient.create('SeerAppSet', appSet('gone', topology('v3')));
+  await hubClient.create('SeerAppSet', appSet('gone', topology('v3', true, 'gone')));
   await appSetWhere('gone', 'Running', running);
   const west = member('west');
   await west.cluster.stopApiServer();
@@ -474,7 +507,7 @@ test('seer cluster forget lets a deleted app set go without an unreachable membe
     assert.match(forgot.stdout, /seercluster\.seer\.io\/west forgotten/);
     await eventually('gone deleted from the hub', async () => !(await getAppSet('gone')));
   } finally {
-    await west.cluster.startApiServer();
+    await endOutage('west');
   }
   // What the hub gave up on is left in place in the member, for its admin to see.
   assert.equal((await deploymentsIn('west', 'gone')).length, 1);

@@ -27,6 +27,7 @@ import {
   type SeerKind,
 } from '../../api/names.js';
 import type { SchemaNode } from '../../api/schema-walk.js';
+import type { AppSetUpgradeType } from '../../api/types.js';
 
 const crds = loadCrds();
 
@@ -159,10 +160,11 @@ test('the pod spec schema is the same in SeerPod and every template', () => {
   assert.deepEqual(plain(schemaAt('SeerDaemonSet', 'spec.template.spec')), podSpec);
   assert.deepEqual(plain(schemaAt('SeerStatefulSet', 'spec.template.spec')), podSpec);
   assert.deepEqual(plain(schemaAt('SeerComponent', 'spec.template.spec')), podSpec);
+  assert.deepEqual(plain(schemaAt('SeerAppSet', 'spec.template.spec')), podSpec);
   // The templates around them differ only in their own description.
   const deploymentTemplate = plain(schemaAt('SeerDeployment', 'spec.template'));
   delete deploymentTemplate.description;
-  for (const kind of ['SeerDaemonSet', 'SeerStatefulSet', 'SeerComponent'] as const) {
+  for (const kind of ['SeerDaemonSet', 'SeerStatefulSet', 'SeerComponent', 'SeerAppSet'] as const) {
     const template = plain(schemaAt(kind, 'spec.template'));
     delete template.description;
     assert.deepEqual(template, deploymentTemplate, kind);
@@ -305,6 +307,11 @@ test('phases and condition statuses in api/names.ts match the schema enums', () 
   assert.deepEqual(enumOf('SeerDataDir', 'status.phase'), Object.values(DATA_DIR_PHASE));
   assert.deepEqual(enumOf('SeerCluster', 'status.phase'), Object.values(CLUSTER_PHASE));
   assert.deepEqual(enumOf('SeerAppSet', 'status.phase'), Object.values(APP_SET_PHASE));
+  // Every AppSetUpgradeType, and no other (the Record's keys are checked by the compiler), canary by default.
+  const upgradeTypes: Record<AppSetUpgradeType, true> = { canary: true, blue: true, green: true };
+  const upgradeType = plain(schemaAt('SeerAppSet', 'spec.update_strategy.upgrade_type'));
+  assert.deepEqual(upgradeType._enum, Object.keys(upgradeTypes));
+  assert.equal(upgradeType._default, 'canary');
   // A data directory has a phase only, as a Kubernetes PersistentVolume does.
   for (const kind of (Object.keys(SEER_RESOURCES) as SeerKind[]).filter((k) => k !== 'SeerDataDir')) {
     const conditions = schemaAt(kind, 'status.conditions');
@@ -344,6 +351,61 @@ test('every list CEL rules iterate over is bounded, so the API server can estima
       assert.ok(schema.maxProperties !== undefined, `${at} needs maxProperties`);
     }
   }
+});
+
+test("the app set's CEL rules and list keys are bounded, and its pod set names are SeerDeployment names", () => {
+  // Read as YAML: client-node's model would spell the keys under `items` differently from the rest.
+  interface RawSchema {
+    type?: string;
+    enum?: unknown[];
+    minItems?: number;
+    maxItems?: number;
+    maxProperties?: number;
+    maxLength?: number;
+    pattern?: string;
+    properties?: Record<string, RawSchema>;
+    items?: RawSchema;
+    additionalProperties?: RawSchema;
+    'x-kubernetes-list-type'?: string;
+    'x-kubernetes-list-map-keys'?: string[];
+  }
+  const crd = yaml.load(readFileSync(path.join(CRD_DIR, 'seerappsets.yaml'), 'utf8')) as {
+    spec: { versions: { schema: { openAPIV3Schema: RawSchema } }[] };
+  };
+  const spec = crd.spec.versions[0]?.schema.openAPIV3Schema.properties?.spec;
+  assert.ok(spec);
+  // The rules compare names across clusters, pod sets and canary_clusters: each list needs maxItems
+  // and each string maxLength, or the API server refuses the CRD as too costly.
+  for (const [at, node] of schemaNodes(spec as SchemaNode, 'SeerAppSet.spec')) {
+    if (at.startsWith('SeerAppSet.spec.template')) continue; // the pod spec, checked above
+    const schema = node as RawSchema;
+    if (schema.type === 'array') assert.ok(schema.maxItems !== undefined, `${at} needs maxItems`);
+    if (schema.type === 'object' && schema.additionalProperties !== undefined) {
+      assert.ok(schema.maxProperties !== undefined, `${at} needs maxProperties`);
+    }
+    if (schema.type === 'string' && !schema.enum) {
+      assert.ok(schema.maxLength !== undefined, `${at} needs maxLength`);
+    }
+  }
+  const clusters = spec.properties?.cluster_topology?.properties?.clusters;
+  const podSets = clusters?.items?.properties?.pod_sets;
+  for (const [at, list] of [
+    ['clusters', clusters],
+    ['pod_sets', podSets],
+  ] as const) {
+    assert.equal(list?.['x-kubernetes-list-type'], 'map', at);
+    assert.deepEqual(list?.['x-kubernetes-list-map-keys'], ['name'], at);
+    assert.equal(list?.minItems, 1, at);
+  }
+  // Each pod set becomes a SeerDeployment of its name: the same pattern and length limit.
+  const podSetName = podSets?.items?.properties?.name;
+  assert.ok(podSetName?.pattern && podSetName.maxLength);
+  const deploymentRule = (
+    rootSchema('SeerDeployment').x_kubernetes_validations?.find((r) => r.fieldPath === '.metadata.name')
+      ?.rule ?? ''
+  ).replace(/\s+/g, ' ');
+  assert.ok(deploymentRule.includes(`matches('${podSetName.pattern}')`), deploymentRule);
+  assert.ok(deploymentRule.includes(`size(self.metadata.name) <= ${podSetName.maxLength}`), deploymentRule);
 });
 
 interface ValidationRule {

@@ -179,6 +179,7 @@ describe('app set deployments', () => {
     const plan = planAppSet(appSet(v4()), members);
     assert.ok(!plan.updates.some((u) => u.cluster === 'us'));
     assert.deepEqual(plan.deletes, []);
+    assert.equal(planAppSet(set, members).status.phase, 'Progressing', 'not Running while a member is away');
     assert.match(
       plan.conditions.find((c) => c.type === 'ClustersReady')?.message ?? '',
       /not reachable: us \(Unreachable\)/,
