@@ -145,12 +145,41 @@ describe('the chart against a real control plane', () => {
     assert.ok(names.includes(`Role/${FULLNAME}-node-leases`), names.join(', '));
   });
 
+  test('hub.enabled adds the hub flags, its rules on SeerClusters and SeerAppSets, and the kubeconfig Secrets role', async () => {
+    const result = await cluster.helm([
+      'template',
+      RELEASE,
+      CHART,
+      '-n',
+      NAMESPACE,
+      '--set',
+      'hub.enabled=true',
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /--enable-hub=true/);
+    const objects = parseManifests(result.stdout);
+    const names = objects.map((o) => `${o.kind}/${o.metadata.name}`);
+    assert.ok(names.includes(`Role/${FULLNAME}-member-kubeconfigs`), names.join(', '));
+    const operatorRole = objects.find(
+      (o) => o.kind === 'ClusterRole' && o.metadata.name === FULLNAME,
+    ) as unknown as {
+      rules: { resources: string[] }[];
+    };
+    const resources = operatorRole.rules.flatMap((r) => r.resources);
+    for (const resource of ['seerclusters', 'seerclusters/status', 'seerappsets', 'seerappsets/status']) {
+      assert.ok(resources.includes(resource), resource);
+    }
+    const plain = await cluster.helm(['template', RELEASE, CHART, '-n', NAMESPACE]);
+    assert.doesNotMatch(plain.stdout, /--enable-hub=true|seerappsets/);
+  });
+
   test('renders a 3-replica, leader-elected operator with anti-affinity, probes, PDB and metrics', async () => {
     const result = await cluster.helm(['template', RELEASE, CHART, '-n', NAMESPACE]);
     assert.equal(result.code, 0, result.stderr);
     const objects = parseManifests(result.stdout);
     const kinds = objects.map((o) => o.kind).sort();
     assert.deepEqual(kinds, [
+      'ClusterRole',
       'ClusterRole',
       'ClusterRole',
       'ClusterRole',
