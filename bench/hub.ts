@@ -6,10 +6,10 @@
  *    first, then the other; the direct baseline does the same, cluster after cluster.
  * Goal: hub overhead ≤ 20%.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { SEER_API_VERSION, SEER_NAMESPACE } from '../api/names.js';
+import { SEER_API_VERSION } from '../api/names.js';
 import type { AppSetCluster, SeerAppSet, SeerDeployment } from '../api/types.js';
 import { objectRef } from '../kube/keys.js';
 import { RestClient } from '../kube/rest.js';
@@ -17,6 +17,7 @@ import { SeerClient } from '../kube/seer-client.js';
 import { isAvailable, podSetReplicas, wantedDeployment } from '../operator/hub/app-set-plan.js';
 import { eventually, type SeerProcess } from '../test/support/agent.js';
 import { startTestCluster, type TestCluster } from '../test/support/control-plane.js';
+import { addMember } from '../test/support/hub.js';
 import { startOperatorProcess } from '../test/support/operator.js';
 import { SimulatedNodes } from './simulated-nodes.js';
 
@@ -113,19 +114,7 @@ try {
         args: ['--log-level', 'warn'],
       }),
     );
-    const secret = {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: `${name}-kubeconfig`, namespace: SEER_NAMESPACE },
-      data: { kubeconfig: Buffer.from(await readFile(cluster.kubeconfig, 'utf8')).toString('base64') },
-    };
-    await hub.kubectlOk(['apply', '-f', '-'], JSON.stringify(secret));
-    await hubClient.create('SeerCluster', {
-      apiVersion: SEER_API_VERSION,
-      kind: 'SeerCluster',
-      metadata: { name },
-      spec: { kubeconfig_secret: { name: `${name}-kubeconfig` } },
-    });
+    await addMember(hub, hubClient, name, cluster);
   }
   processes.push(
     await startOperatorProcess({

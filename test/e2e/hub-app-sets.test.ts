@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -9,7 +9,6 @@ import {
   APP_SET_LABEL,
   ROLLOUT_GROUP_LABEL,
   SEER_API_VERSION,
-  SEER_NAMESPACE,
   VERSION_LABEL,
 } from '../../api/names.js';
 import type { AppSetCluster, SeerAppSet, SeerDeployment } from '../../api/types.js';
@@ -28,6 +27,7 @@ import {
   type SeerProcess,
 } from '../support/agent.js';
 import { runCommand, startTestCluster, type TestCluster } from '../support/control-plane.js';
+import { addMember, HUB_ONLY_ARGS } from '../support/hub.js';
 import { startOperatorProcess } from '../support/operator.js';
 import { makePackage } from '../support/pods.js';
 
@@ -108,34 +108,13 @@ before(async () => {
       agent,
       operator,
     });
-    const secret = {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: `${name}-kubeconfig`, namespace: SEER_NAMESPACE },
-      data: { kubeconfig: Buffer.from(await readFile(cluster.kubeconfig, 'utf8')).toString('base64') },
-    };
-    await hub.kubectlOk(['apply', '-f', '-'], JSON.stringify(secret));
-    await hubClient.create('SeerCluster', {
-      apiVersion: SEER_API_VERSION,
-      kind: 'SeerCluster',
-      metadata: { name },
-      spec: { kubeconfig_secret: { name: `${name}-kubeconfig` }, meta: { zone: name } },
-    });
+    await addMember(hub, hubClient, name, cluster, { zone: name });
   }
   hubOperator = await startOperatorProcess({
     kubeconfig: hub.kubeconfig,
     identity: 'hub',
     logDir: work,
-    args: [
-      '--enable-hub=true',
-      '--enable-member=false',
-      '--lease-duration',
-      '3',
-      '--cluster-check-interval',
-      '1',
-      '--cluster-check-timeout',
-      '2',
-    ],
+    args: HUB_ONLY_ARGS,
   });
   await eventually('both members Reachable with a Ready node', async () => {
     const clusters = (await hubClient.list('SeerCluster')).items;

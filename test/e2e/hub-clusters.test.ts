@@ -4,13 +4,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import yaml from 'js-yaml';
-import { SEER_API_VERSION, SEER_NAMESPACE } from '../../api/names.js';
+import { SEER_NAMESPACE } from '../../api/names.js';
 import type { SeerCluster } from '../../api/types.js';
 import { SEER_VERSION_STRING } from '../../common/version.js';
 import { connectionFromKubeconfig, RestClient } from '../../kube/rest.js';
 import { SeerClient } from '../../kube/seer-client.js';
 import { eventually, startAgentProcess, type AgentProcess, type SeerProcess } from '../support/agent.js';
 import { startTestCluster, type TestCluster } from '../support/control-plane.js';
+import { HUB_ONLY_ARGS, putSecret, seerCluster } from '../support/hub.js';
 import { startOperatorProcess } from '../support/operator.js';
 import { freePort } from '../support/processes.js';
 
@@ -24,25 +25,6 @@ let work: string;
 let agent: AgentProcess;
 let operator: SeerProcess;
 let metricsPort: number;
-
-async function putSecret(name: string, data: Record<string, string>): Promise<void> {
-  const secret = {
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: { name, namespace: SEER_NAMESPACE },
-    data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
-  };
-  await hub.kubectlOk(['apply', '-f', '-'], JSON.stringify(secret));
-}
-
-function seerCluster(name: string, secret: string): SeerCluster {
-  return {
-    apiVersion: SEER_API_VERSION,
-    kind: 'SeerCluster',
-    metadata: { name },
-    spec: { kubeconfig_secret: { name: secret }, meta: { zone: 'eu-1' } },
-  };
-}
 
 /** The cluster once its status shows `phase`, and `reason` and `message` on its Reachable condition. */
 let lastSeen = '';
@@ -83,18 +65,7 @@ before(async () => {
     kubeconfig: hub.kubeconfig,
     identity: 'hub-a',
     logDir: work,
-    args: [
-      '--http-address',
-      `127.0.0.1:${metricsPort}`,
-      '--enable-hub=true',
-      '--enable-member=false',
-      '--lease-duration',
-      '3',
-      '--cluster-check-interval',
-      '1',
-      '--cluster-check-timeout',
-      '2',
-    ],
+    args: ['--http-address', `127.0.0.1:${metricsPort}`, ...HUB_ONLY_ARGS],
   });
 });
 
@@ -108,8 +79,8 @@ after(async () => {
 });
 
 test('a SeerCluster added at run time is checked: reachable, its nodes, its agents’ version', async () => {
-  await putSecret('eu-1-kubeconfig', { kubeconfig: await readFile(member.kubeconfig, 'utf8') });
-  await hubClient.create('SeerCluster', seerCluster('eu-1', 'eu-1-kubeconfig'));
+  await putSecret(hub, 'eu-1-kubeconfig', { kubeconfig: await readFile(member.kubeconfig, 'utf8') });
+  await hubClient.create('SeerCluster', seerCluster('eu-1', 'eu-1-kubeconfig', { zone: 'eu-1' }));
   const reachable = await eventually('eu-1 reachable with its node Ready', async () => {
     const found = await hubClient.find('SeerCluster', 'eu-1');
     return found?.status?.phase === 'Reachable' && found.status.nodes === '1/1' ? found : undefined;
@@ -146,10 +117,10 @@ test('a missing, unusable or file-referencing kubeconfig is reported with its re
     new RegExp(`^Secret ${SEER_NAMESPACE}/us-1-kubeconfig does not exist$`),
   );
 
-  await putSecret('us-1-kubeconfig', { other: 'x' });
+  await putSecret(hub, 'us-1-kubeconfig', { other: 'x' });
   await clusterIn('us-1', 'Invalid', 'KubeconfigMissing', /has no key kubeconfig$/);
 
-  await putSecret('us-1-kubeconfig', { kubeconfig: 'just: [text' });
+  await putSecret(hub, 'us-1-kubeconfig', { kubeconfig: 'just: [text' });
   await clusterIn('us-1', 'Invalid', 'KubeconfigInvalid');
 
   // The kubeconfig's CA as a file path, as kubeadm writes it: the hub has no such file.
@@ -160,10 +131,10 @@ test('a missing, unusable or file-referencing kubeconfig is reported with its re
     delete cluster['certificate-authority-data'];
     cluster['certificate-authority'] = '/etc/ca.crt';
   }
-  await putSecret('us-1-kubeconfig', { kubeconfig: yaml.dump(withFile) });
+  await putSecret(hub, 'us-1-kubeconfig', { kubeconfig: yaml.dump(withFile) });
   await clusterIn('us-1', 'Invalid', 'KubeconfigInvalid', /refers to the file \/etc\/ca\.crt; embed it/);
 
-  await putSecret('us-1-kubeconfig', { kubeconfig: await readFile(member.kubeconfig, 'utf8') });
+  await putSecret(hub, 'us-1-kubeconfig', { kubeconfig: await readFile(member.kubeconfig, 'utf8') });
   await clusterIn('us-1', 'Reachable', 'Reachable');
   await hubClient.delete('SeerCluster', { metadata: { name: 'us-1' } });
 });
