@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   APP_SET_FINALIZER,
   APP_SET_LABEL,
+  POD_SET_LABEL,
   ROLLOUT_GROUP_LABEL,
   SEER_API_VERSION,
   VERSION_LABEL,
@@ -150,7 +151,13 @@ function topology(version: string, west = true, app = 'web'): AppSetCluster[] {
       pod_sets: [podSet(`${app}-east-canary`, 1, 'canary'), podSet(`${app}-east-blue`, 1, 'blue')],
     },
     ...(west
-      ? [{ name: 'west', meta: { zone: 'west' }, pod_sets: [podSet(`${app}-west-blue`, 2, 'blue')] }]
+      ? [
+          {
+            name: 'west',
+            meta: { zone: 'west' },
+            pod_sets: [podSet(`${app}-west-blue`, 1, 'blue'), podSet(`${app}-west-green`, 1, 'green')],
+          },
+        ]
       : []),
   ];
 }
@@ -270,7 +277,10 @@ test('an app set lands one deployment per pod set in each member, with its repli
   const west = await deploymentsIn('west', 'web');
   assert.deepEqual(
     west.map((d) => [d.metadata.name, d.spec.replicas, d.metadata.labels?.[VERSION_LABEL]]),
-    [['web-west-blue', 2, 'v3']],
+    [
+      ['web-west-blue', 1, 'v3'],
+      ['web-west-green', 1, 'v3'],
+    ],
   );
   assert.ok(
     west[0]?.metadata.finalizers?.includes(APP_SET_FINALIZER),
@@ -278,6 +288,15 @@ test('an app set lands one deployment per pod set in each member, with its repli
   );
   assert.equal(await runningPods('east', 'web'), 2);
   assert.equal(await runningPods('west', 'web'), 2);
+  // Anything that routes traffic selects a group by its label.
+  const green = await member('west').client.list('SeerPod', {
+    namespace: 'shop',
+    labelSelector: `${ROLLOUT_GROUP_LABEL}=green`,
+  });
+  assert.deepEqual(
+    green.items.map((p) => p.metadata.labels?.[POD_SET_LABEL]),
+    ['web-west-green'],
+  );
 
   const table = await hub.kubectlOk(['get', 'sas', '-n', 'shop']);
   assert.match(table, /^NAME\s+DESIRED\s+AVAILABLE\s+UNAVAILABLE\s+VERSION\s+STATUS\s+AGE\n/);
@@ -300,7 +319,7 @@ test('a version bump goes to the canary cluster, waits for confirm, then rolls t
   await sleep(2000);
   assert.deepEqual(
     (await deploymentsIn('west', 'web')).map((d) => d.metadata.labels?.[VERSION_LABEL]),
-    ['v3'],
+    ['v3', 'v3'],
   );
   assert.equal((await getAppSet('web'))?.status?.phase, 'WaitingForConfirm');
   const table = await hub.kubectlOk(['get', 'sas', '-n', 'shop']);
@@ -311,7 +330,7 @@ test('a version bump goes to the canary cluster, waits for confirm, then rolls t
   assert.equal(done.status?.available_replicas, 4);
   assert.deepEqual(
     (await deploymentsIn('west', 'web')).map((d) => d.metadata.labels?.[VERSION_LABEL]),
-    ['v4'],
+    ['v4', 'v4'],
   );
   assert.equal(await runningPods('west', 'web'), 2);
 });
@@ -332,7 +351,7 @@ test('a topology naming an unknown cluster says so, and the others proceed', asy
   const condition = set.status?.conditions?.find((c) => c.type === 'ClustersReady');
   assert.match(condition?.message ?? '', /names nowhere, which is not a SeerCluster/);
   assert.equal(set.status?.clusters?.find((c) => c.name === 'nowhere')?.phase, 'Unknown');
-  assert.equal((await deploymentsIn('west', 'lost')).length, 1);
+  assert.equal((await deploymentsIn('west', 'lost')).length, 2);
   await hubClient.delete('SeerAppSet', objectRef('lost', 'shop'));
   await eventually('lost gone', async () => !(await getAppSet('lost')));
   assert.deepEqual(await deploymentsIn('east', 'lost'), []);
@@ -390,7 +409,7 @@ test('a member whose API server is away is Unreachable; nothing is deleted anywh
     (s) => running(s) && s.status?.available_replicas === 5,
   );
   assert.equal(back.status?.clusters?.find((c) => c.name === 'west')?.phase, 'Reachable');
-  assert.equal((await deploymentsIn('west', 'web')).length, 1, "west's deployment was never removed");
+  assert.equal((await deploymentsIn('west', 'web')).length, 2, "west's deployments were never removed");
   assert.equal(await runningPods('west', 'web'), 2);
 });
 
@@ -489,9 +508,10 @@ test('seer cluster forget lets a deleted app set go without an unreachable membe
     await endOutage('west');
   }
   // What the hub gave up on is left in place in the member, for its admin to see.
-  assert.equal((await deploymentsIn('west', 'gone')).length, 1);
-  const left = (await deploymentsIn('west', 'gone'))[0];
-  assert.ok(left);
-  await west.client.patch('SeerDeployment', left, { metadata: { finalizers: null } });
-  await west.client.delete('SeerDeployment', left);
+  const left = await deploymentsIn('west', 'gone');
+  assert.equal(left.length, 2);
+  for (const deployment of left) {
+    await west.client.patch('SeerDeployment', deployment, { metadata: { finalizers: null } });
+    await west.client.delete('SeerDeployment', deployment);
+  }
 });
