@@ -31,8 +31,11 @@ export async function runService<Config>(service: ServiceMain<Config>, argv: str
     }
     throw error;
   }
+  // Listening before start: a SIGTERM while it starts stops the service cleanly once it has started,
+  // instead of killing the process half-way.
+  const stopRequested = untilStopSignal();
   const running = await service.start(config);
-  await untilStopSignal();
+  await stopRequested;
   await running.stop();
   return 0;
 }
