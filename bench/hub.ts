@@ -14,11 +14,12 @@ import type { AppSetCluster, SeerAppSet, SeerDeployment } from '../api/types.js'
 import { objectRef } from '../kube/keys.js';
 import { RestClient } from '../kube/rest.js';
 import { SeerClient } from '../kube/seer-client.js';
-import { isAvailable, podSetReplicas, wantedDeployment } from '../operator/hub/app-set-plan.js';
+import { podSetReplicas, wantedDeployment } from '../operator/hub/app-set-plan.js';
 import { eventually, type SeerProcess } from '../test/support/agent.js';
 import { startTestCluster, type TestCluster } from '../test/support/control-plane.js';
 import { addMember } from '../test/support/hub.js';
 import { startOperatorProcess } from '../test/support/operator.js';
+import { rolloutProgress } from '../workloads/rollout-progress.js';
 import { SimulatedNodes } from './simulated-nodes.js';
 
 const NODES = Number(process.env.BENCH_NODES ?? 50);
@@ -78,7 +79,10 @@ async function allAvailable(client: SeerClient, namespace: string, version: stri
   const list = await client.list('SeerDeployment', { namespace });
   return (
     list.items.length === 2 &&
-    list.items.every((d) => isAvailable(d) && d.spec.template.spec.containers[0]?.package.includes(version))
+    list.items.every(
+      (d) =>
+        rolloutProgress(d).state === 'done' && d.spec.template.spec.containers[0]?.package.includes(version),
+    )
   );
 }
 

@@ -22,6 +22,7 @@ import type {
   SeerDeployment,
 } from '../../api/types.js';
 import { hashOf } from '../../common/hashing.js';
+import { rolloutProgress } from '../../workloads/rollout-progress.js';
 
 /** On a member's SeerDeployment: the hash of the template and settings the hub gave it. */
 export const POD_SET_HASH_ANNOTATION = 'seer.io/pod-set-hash';
@@ -132,18 +133,6 @@ function isUpdated(current: SeerDeployment, wanted: WantedDeployment): boolean {
   return current.metadata.annotations?.[POD_SET_HASH_ANNOTATION] === wanted.hash;
 }
 
-/** The deployment has rolled out its template to every replica, and all of them are available. */
-export function isAvailable(deployment: SeerDeployment): boolean {
-  const { status, spec, metadata } = deployment;
-  const replicas = spec.replicas ?? 1;
-  return (
-    (status?.observed_generation ?? 0) >= (metadata.generation ?? 0) &&
-    (status?.updated_replicas ?? 0) === replicas &&
-    (status?.available_replicas ?? 0) === replicas &&
-    (status?.replicas ?? 0) === replicas
-  );
-}
-
 /** Sorts versions as people number them: v9 before v10. */
 function byVersion(a: string, b: string): number {
   return a.localeCompare(b, undefined, { numeric: true });
@@ -183,7 +172,7 @@ export function planAppSet(appSet: SeerAppSet, members: MemberView[]): AppSetPla
       current !== undefined &&
       isUpdated(current, w) &&
       (current.spec.replicas ?? 1) === w.deployment.spec.replicas &&
-      isAvailable(current)
+      rolloutProgress(current).state === 'done'
     );
   };
   const isOutdated = (w: WantedDeployment) => {

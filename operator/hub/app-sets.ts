@@ -59,7 +59,7 @@ export class AppSetController implements Controller {
     });
     this.memberDeployments = new MemberDeployments(
       options.members,
-      (_cluster, deployment) => {
+      (deployment) => {
         const appSet = deployment.metadata.labels?.[APP_SET_LABEL];
         if (appSet) this.queue.enqueue(`${deployment.metadata.namespace ?? 'default'}/${appSet}`);
       },
@@ -290,8 +290,9 @@ export class AppSetController implements Controller {
     const named = new Set(appSet.spec.cluster_topology.clusters.map((c) => c.name));
     const waiting: string[] = [];
     for (const member of members) {
-      const cluster = this.options.clusters.list().find((c) => c.metadata.name === member.name);
-      const forgottenAt = cluster?.metadata.annotations?.[FORGOTTEN_ANNOTATION];
+      const forgottenAt = this.options.clusters.get(member.name)?.metadata.annotations?.[
+        FORGOTTEN_ANNOTATION
+      ];
       if (forgottenAt && Date.parse(forgottenAt) >= deletedAt) continue;
       const client = clients.get(member.name);
       if (member.phase !== 'Reachable' || !member.deployments || !client) {

@@ -71,6 +71,14 @@ export class MemberClients {
     return client;
   }
 
+  /**
+   * The client last made for the member, without reading its Secret: the health check refreshes it
+   * every interval, so the app sets need not read the Secret at every reconcile.
+   */
+  current(name: string): SeerClient | undefined {
+    return this.members.get(name)?.client;
+  }
+
   /** Closes the client of a member that is gone. */
   forget(name: string): void {
     this.members.get(name)?.client.rest.close();

@@ -22,14 +22,17 @@ export class MemberDeployments {
 
   constructor(
     private readonly members: MemberClients,
-    private readonly onChange: (cluster: string, deployment: SeerDeployment) => void,
+    private readonly onChange: (deployment: SeerDeployment) => void,
     private readonly logger: Logger,
   ) {}
 
-  /** The member's client, with its cache started; throws a KubeconfigError when it has none. */
+  /**
+   * The member's client (the one the health check keeps current, else made now), with its cache
+   * started; throws a KubeconfigError when there is none to be made.
+   */
   async clientFor(cluster: SeerCluster): Promise<SeerClient> {
     const name = cluster.metadata.name ?? '';
-    const client = await this.members.clientFor(cluster);
+    const client = this.members.current(name) ?? (await this.members.clientFor(cluster));
     const known = this.caches.get(name);
     if (known?.client === client) return client;
     if (known) void known.informer.stop();
@@ -41,7 +44,7 @@ export class MemberDeployments {
           'member watch failed; relisting with backoff',
         ),
     });
-    const changed = (deployment: SeerDeployment) => this.onChange(name, deployment);
+    const changed = this.onChange;
     informer.on('add', changed);
     informer.on('update', (_old, deployment) => changed(deployment));
     informer.on('delete', changed);
